@@ -1,0 +1,169 @@
+"""Learning-curve benchmark of UDRL: several seeds, periodic closed-loop evaluation, results to JSON + PNG.
+
+Example (the LunarLander numbers in the README):
+    python benchmarks/udrl_benchmark.py --env LunarLander-v3 --seeds 0 1 2 3 4 --n-timesteps 3000000
+
+Hyperparameters come from hyperparams/udrl.yml (the rl-zoo3 file), overridable with --params key:value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from torch import nn  # noqa: F401  (used by eval of policy_kwargs)
+
+import sb3_udrl
+from sb3_udrl import UDRL
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def load_hyperparams(env_id: str, overrides: list[str]) -> dict[str, Any]:
+    with open(ROOT / "hyperparams" / "udrl.yml") as file:
+        params = dict(yaml.safe_load(file)[env_id])
+    for item in overrides:
+        key, value = item.split(":", 1)
+        params[key] = eval(value)
+    if isinstance(params.get("policy_kwargs"), str):
+        params["policy_kwargs"] = eval(params["policy_kwargs"])
+    return params
+
+
+def import_by_name(name: str) -> Any:
+    """``"package.module.Class"`` -> the class (how rl-zoo3 reads ``env_wrapper``)."""
+    module, attr = name.rsplit(".", 1)
+    return getattr(importlib.import_module(module), attr)
+
+
+class EvalLogger(BaseCallback):
+    """Closed-loop evaluation (UDRL.evaluate) every ``eval_freq`` steps; its time is kept out of the training time."""
+
+    def __init__(
+        self, env_id: str, eval_freq: int, n_eval_episodes: int, seed: int, deterministic: bool, wrapper_class: Any = None
+    ) -> None:
+        super().__init__()
+        self.eval_env = make_vec_env(env_id, n_envs=min(n_eval_episodes, 10), seed=seed + 10_000, wrapper_class=wrapper_class)
+        self.eval_freq, self.n_eval_episodes, self.deterministic = eval_freq, n_eval_episodes, deterministic
+        self.next_eval = eval_freq
+        self.records: list[dict[str, float]] = []
+        self.eval_seconds = 0.0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_eval:
+            self.next_eval += self.eval_freq
+            start = time.perf_counter()
+            returns, lengths = self.model.evaluate(self.eval_env, self.n_eval_episodes, deterministic=self.deterministic)
+            self.eval_seconds += time.perf_counter() - start
+            record = dict(
+                timesteps=self.num_timesteps,
+                mean_return=float(np.mean(returns)),
+                std_return=float(np.std(returns)),
+                mean_length=float(np.mean(lengths)),
+                desired_return=float(self.model.exploratory_return_mean),
+                desired_horizon=float(self.model.exploratory_horizon),
+            )
+            self.records.append(record)
+            if self.verbose:
+                print(record, flush=True)
+        return True
+
+
+def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    params = load_hyperparams(args.env, args.params)
+    n_envs = params.pop("n_envs", 1)
+    n_timesteps = int(args.n_timesteps or params.pop("n_timesteps"))
+    params.pop("n_timesteps", None)
+    wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
+    env = make_vec_env(args.env, n_envs=n_envs, seed=seed, wrapper_class=wrapper_class)
+    model = UDRL(env=env, seed=seed, **params)
+    callback = EvalLogger(args.env, args.eval_freq, args.n_eval_episodes, seed, not args.stochastic_eval, wrapper_class)
+    callback.verbose = 1
+    start = time.perf_counter()
+    model.learn(n_timesteps, callback=callback, log_interval=None)
+    wall = time.perf_counter() - start
+    curve = callback.records
+    final = curve[-1]["mean_return"] if curve else float("nan")
+    return dict(
+        seed=seed,
+        params={k: str(v) for k, v in params.items()},
+        n_envs=n_envs,
+        n_timesteps=n_timesteps,
+        wall_seconds=wall,
+        train_seconds=wall - callback.eval_seconds,
+        final_return=final,
+        best_return=max((r["mean_return"] for r in curve), default=float("nan")),
+        curve=curve,
+    )
+
+
+def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        steps = [r["timesteps"] for r in result["curve"]]
+        ax.plot(steps, [r["mean_return"] for r in result["curve"]], label=f"seed {result['seed']}", alpha=0.8)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("mean evaluation return")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--n-timesteps", type=int, default=0, help="0: the YAML's n_timesteps")
+    parser.add_argument("--eval-freq", type=int, default=50_000)
+    parser.add_argument("--n-eval-episodes", type=int, default=20)
+    parser.add_argument("--stochastic-eval", action="store_true", help="sample actions at evaluation (the paper's way)")
+    parser.add_argument("--params", nargs="*", default=[], help="hyperparameter overrides key:value")
+    parser.add_argument("--name", default="", help="suffix of the result files")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    args = parser.parse_args()
+    th.set_num_threads(args.threads)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = f"udrl_{args.env}{'_' + args.name if args.name else ''}"
+    results = []
+    for seed in args.seeds:
+        results.append(run(args, seed))
+        finals = [r["final_return"] for r in results]
+        summary = dict(
+            env=args.env,
+            algo="UDRL",
+            sb3_udrl_version=sb3_udrl.__version__,
+            command=" ".join(["python", *os.sys.argv]),
+            seeds=[r["seed"] for r in results],
+            final_returns=finals,
+            median_final_return=float(np.median(finals)),
+            min_final_return=float(np.min(finals)),
+            max_final_return=float(np.max(finals)),
+            median_train_seconds=float(np.median([r["train_seconds"] for r in results])),
+            runs=results,
+        )
+        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+        plot(results, f"UDRL on {args.env} ({len(results)} seeds)", RESULTS / f"{stem}.png")
+        print(f"seed {seed}: final {results[-1]['final_return']:.1f}, train {results[-1]['train_seconds']:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

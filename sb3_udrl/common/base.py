@@ -1,0 +1,465 @@
+"""What the reward-conditioned algorithms share: episode collection with per-env commands, the episodic
+replay, closed-loop evaluation, saving and the SB3 ``learn()`` contract. Subclasses define the command
+(how it is sampled for exploration and evaluation, how it is relabelled) and the update in ``train()``."""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import sys
+import time
+import zipfile
+from abc import abstractmethod
+from typing import Any, ClassVar, TypeVar
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import safe_mean
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+
+from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
+from sb3_udrl.common.policies import CommandPolicy
+from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
+
+SelfCommandAlgorithm = TypeVar("SelfCommandAlgorithm", bound="CommandAlgorithm")
+
+#: Budget of ``learn()`` when none is given (SB3 requires one; we keep its signature and add this default).
+DEFAULT_TOTAL_TIMESTEPS = 1_000_000
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_positive_float(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return float(value)
+
+
+class CommandAlgorithm(BaseAlgorithm):
+    """
+    Base class of the reward-conditioned algorithms (see :class:`~sb3_udrl.UDRL`).
+
+    :param policy: policy class or alias (``"MlpPolicy"``, ``"CnnPolicy"``)
+    :param env: environment (or its gymnasium id)
+    :param learning_rate: learning rate, constant or schedule of the remaining progress
+    :param buffer_size: episodes kept by the replay
+    :param batch_size: mini-batch size of each gradient step
+    :param n_updates_per_iter: gradient steps per iteration
+    :param n_episodes_per_iter: episodes collected per iteration
+    :param n_warm_up_episodes: random-action episodes that fill the replay first
+    :param policy_kwargs: keyword arguments of the policy
+    :param stats_window_size: episodes averaged by the rollout logs
+    :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
+    :param seed: random seed
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param device: torch device
+    :param _init_setup_model: whether to build the networks at construction
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
+    policy: CommandPolicy
+    replay_buffer: EpisodicReplayBuffer | None
+
+    def __init__(
+        self,
+        policy: str | type[CommandPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule,
+        buffer_size: int,
+        batch_size: int,
+        n_updates_per_iter: int,
+        n_episodes_per_iter: int,
+        n_warm_up_episodes: int,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        seed: int | None = None,
+        verbose: int = 0,
+        device: th.device | str = "auto",
+    ) -> None:
+        if isinstance(policy, str):
+            # Resolved here so that RewardFeedback's Dict observations work with "MlpPolicy"/"CnnPolicy"
+            policy = self._get_policy_from_name(policy)
+        if isinstance(env, (VecEnv, gym.Env)) and not isinstance(env.action_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(
+                f"{type(self).__name__} supports Discrete and Box action spaces, got {env.action_space}"
+            )
+        super().__init__(
+            policy=policy,
+            env=env,
+            learning_rate=learning_rate,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            verbose=verbose,
+            device=device,
+            support_multi_env=True,
+            seed=seed,
+        )
+        if env is not None and not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(
+                f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}"
+            )
+        self.buffer_size = _check_positive_int("buffer_size", buffer_size)
+        self.batch_size = _check_positive_int("batch_size", batch_size)
+        self.n_updates_per_iter = _check_positive_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
+        self.n_episodes_per_iter = _check_positive_int("n_episodes_per_iter", n_episodes_per_iter)
+        self.n_warm_up_episodes = _check_positive_int("n_warm_up_episodes", n_warm_up_episodes)
+        self.replay_buffer = None
+        self._staging: EpisodeStaging | None = None
+        self._rng = np.random.default_rng(seed)
+        self._last_loss = float("nan")
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Set-up
+    def _setup_model(self) -> None:
+        self._setup_lr_schedule()
+        self.set_random_seed(self.seed)
+        self._rng = np.random.default_rng(self.seed)
+        self.policy = self.policy_class(  # type: ignore[assignment]
+            self.observation_space, self.action_space, self.lr_schedule, **self._policy_kwargs()
+        )
+        self.policy = self.policy.to(self.device)
+        # Storage is allocated lazily (enjoy/predict-only loads never need it)
+        self.replay_buffer = None
+        self._staging = None
+        self._command: np.ndarray | None = None
+
+    def _policy_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""
+        return dict(self.policy_kwargs)
+
+    def _make_replay_buffer(self) -> EpisodicReplayBuffer:
+        return EpisodicReplayBuffer(self.buffer_size, base_observation_space(self.observation_space), self.action_space)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_staging", "_command", "_rng"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer"], []
+
+    # ----------------------------------------------------------------------------------------------------------
+    # What the subclasses define
+    @abstractmethod
+    def _sample_exploratory_commands(self, n: int) -> np.ndarray:
+        """Commands ``(n, command_dim)`` for ``n`` new training episodes."""
+
+    @abstractmethod
+    def _update_command(self, command: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        """Command of the next step given the rewards just received (closed loop, during training)."""
+
+    @abstractmethod
+    def _update_eval_command(self) -> None:
+        """Refresh the policy's evaluation command from the replay."""
+
+    @abstractmethod
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        """``gradient_steps`` supervised updates on mini-batches of ``batch_size``."""
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Observations
+    @staticmethod
+    def _base_obs(obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
+        return obs[OBSERVATION_KEY] if isinstance(obs, dict) else obs
+
+    def _normalize_obs(self, obs: np.ndarray) -> np.ndarray:
+        """Normalise stored (original) observations with the current VecNormalize statistics, if any."""
+        vec_normalize = self._vec_normalize_env
+        if vec_normalize is None or not vec_normalize.norm_obs:
+            return obs
+        obs_rms = vec_normalize.obs_rms
+        if isinstance(obs_rms, dict):
+            if OBSERVATION_KEY not in vec_normalize.norm_obs_keys:
+                return obs
+            obs_rms = obs_rms[OBSERVATION_KEY]
+        return vec_normalize._normalize_obs(obs, obs_rms).astype(np.float32)
+
+    def _check_vec_normalize(self) -> None:
+        vec_normalize = self._vec_normalize_env
+        if isinstance(vec_normalize, VecNormalize) and vec_normalize.norm_obs and isinstance(vec_normalize.obs_rms, dict):
+            if PREV_REWARD_KEY in vec_normalize.norm_obs_keys:
+                raise ValueError(
+                    f"VecNormalize normalises the {PREV_REWARD_KEY!r} key of RewardFeedback, which the command update "
+                    f"reads in real reward units: use VecNormalize(..., norm_obs_keys=[{OBSERVATION_KEY!r}])"
+                )
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Collection (UDRL paper, Algorithm 2)
+    def _setup_learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        reset_num_timesteps: bool = True,
+        tb_log_name: str = "run",
+        progress_bar: bool = False,
+    ) -> tuple[int, BaseCallback]:
+        total_timesteps = _check_positive_int("total_timesteps", total_timesteps, minimum=0)
+        if self.env is None:
+            raise ValueError("This model has no environment: pass env= to load() or call set_env() before learn()")
+        self._check_vec_normalize()
+        if self._staging is None:
+            # Episodes in progress are not saved: start fresh ones
+            self._last_obs = None
+        if self.replay_buffer is None:
+            self.replay_buffer = self._make_replay_buffer()
+        total_timesteps, callback = super()._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        if self._staging is None or self._staging.n_envs != self.n_envs or self._command is None:
+            buffer = self.replay_buffer
+            self._staging = EpisodeStaging(
+                self.n_envs, buffer.obs_shape, buffer.observations.dtype, buffer.action_shape, buffer.actions.dtype
+            )
+            self._command = self._sample_exploratory_commands(self.n_envs)
+        return total_timesteps, callback
+
+    def _act(self, obs: np.ndarray, command: np.ndarray) -> np.ndarray:
+        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once."""
+        with th.no_grad():
+            obs_tensor = th.as_tensor(obs, device=self.device)
+            command_tensor = th.as_tensor(command, dtype=th.float32, device=self.device)
+            actions = self.policy(obs_tensor, command_tensor).cpu().numpy()
+        if isinstance(self.action_space, spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        return actions
+
+    def collect_rollouts(self, env: VecEnv, callback: BaseCallback, n_episodes: int, random_actions: bool) -> bool:
+        """
+        Run the envs until ``n_episodes`` episodes end, storing each ended episode in the replay.
+
+        Each env acts under its own command, drawn with :meth:`_sample_exploratory_commands` when its episode
+        starts and updated after every step; episodes still running carry over to the next call.
+
+        :param env: the training VecEnv
+        :param callback: called once per ``env.step()``; returning False stops collection
+        :param n_episodes: episodes to finish
+        :param random_actions: act uniformly at random (the paper's warm-up)
+        :return: False if the callback asked to stop
+        """
+        assert self._staging is not None and self.replay_buffer is not None and self._command is not None
+        self.policy.set_training_mode(False)
+        callback.on_rollout_start()
+        n_finished = 0
+        while n_finished < n_episodes:
+            if random_actions:
+                actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
+            else:
+                actions = self._act(self._base_obs(self._last_obs), self._command)  # type: ignore[arg-type]
+            new_obs, rewards, dones, infos = env.step(actions)
+            self.num_timesteps += env.num_envs
+            callback.update_locals(locals())
+            if not callback.on_step():
+                return False
+            self._update_info_buffer(infos, dones)
+
+            # Store what the env really produced (VecNormalize: original obs and rewards, in true return units)
+            if self._vec_normalize_env is not None:
+                original_obs, original_rewards = self._last_original_obs, self._vec_normalize_env.get_original_reward()
+            else:
+                original_obs, original_rewards = self._last_obs, rewards
+            if not np.all(np.isfinite(original_rewards)):
+                raise ValueError(f"The environment returned a non-finite reward: {original_rewards}")
+            self._staging.add(self._base_obs(original_obs), actions, original_rewards)  # type: ignore[arg-type]
+            # Algorithm 2: d_r <- d_r - r_t, d_h <- max(d_h - 1, 1)
+            self._command = self._update_command(self._command, original_rewards)
+
+            for i in np.flatnonzero(dones):
+                truncated = bool(infos[i].get("TimeLimit.truncated", False))
+                self.replay_buffer.add_episode(*self._staging.pop(i), truncated=truncated)
+                self._command[i] = self._sample_exploratory_commands(1)[0]
+                self._episode_num += 1
+                n_finished += 1
+
+            self._last_obs = new_obs
+            if self._vec_normalize_env is not None:
+                self._last_original_obs = self._vec_normalize_env.get_original_obs()
+        callback.on_rollout_end()
+        return True
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Training loop (UDRL paper, Algorithm 1)
+    def learn(
+        self: SelfCommandAlgorithm,
+        total_timesteps: int = DEFAULT_TOTAL_TIMESTEPS,
+        callback: MaybeCallback = None,
+        log_interval: int | None = 1,
+        tb_log_name: str = "run",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfCommandAlgorithm:
+        """
+        Train for ``total_timesteps`` environment steps: warm-up with random episodes, then repeat
+        (train, sample exploratory commands, collect ``n_episodes_per_iter`` episodes).
+
+        :param total_timesteps: environment steps to train for
+        :param callback: callback(s) called at every environment step
+        :param log_interval: iterations between two log dumps (None: never)
+        :param tb_log_name: name of the TensorBoard run
+        :param reset_num_timesteps: whether to restart the step counter (False continues the previous run)
+        :param progress_bar: show a progress bar (tqdm and rich)
+        :return: the trained model
+        """
+        total_timesteps, callback = self._setup_learn(
+            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
+        )
+        callback.on_training_start(locals(), globals())
+        assert self.env is not None and self.replay_buffer is not None
+        iteration = 0
+        while self.num_timesteps < total_timesteps:
+            warm_up = self.replay_buffer.n_episodes == 0
+            if not warm_up and self.n_updates_per_iter > 0:
+                self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
+            n_episodes = self.n_warm_up_episodes if warm_up else self.n_episodes_per_iter
+            if not self.collect_rollouts(self.env, callback, n_episodes, random_actions=warm_up):
+                break
+            self._update_eval_command()
+            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+            iteration += 1
+            if log_interval is not None and iteration % log_interval == 0:
+                self.dump_logs()
+        callback.on_training_end()
+        return self
+
+    def dump_logs(self) -> None:
+        """Write the logs of the last iteration (keys grouped like SB3's: ``rollout/``, ``train/``, ``time/``)."""
+        assert self.ep_info_buffer is not None and self.replay_buffer is not None
+        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
+        if len(self.ep_info_buffer) > 0:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep_info["r"] for ep_info in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep_info["l"] for ep_info in self.ep_info_buffer]))
+        self._record_command_logs()
+        n = self.replay_buffer.n_episodes
+        if n > 0:
+            self.logger.record("rollout/replay_best_return", float(self.replay_buffer.ep_return[:n].max()))
+            self.logger.record("rollout/replay_mean_return", float(self.replay_buffer.ep_return[:n].mean()))
+        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    def _record_command_logs(self) -> None:
+        """Log the command; subclasses name its components."""
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Evaluation with the exact closed-loop command (rewards read from the env, not from observations)
+    def evaluate(
+        self, env: GymEnv, n_eval_episodes: int = 10, deterministic: bool = True
+    ) -> tuple[list[float], list[int]]:
+        """
+        Run ``n_eval_episodes`` episodes with the evaluation command, updated after every step with the reward
+        the env returns (paper, Algorithm 2, with the evaluation cap on the desired return).
+
+        Gives the same returns as ``evaluate_policy(model, RewardFeedback-wrapped env)`` for the same env seeds.
+
+        :param env: a gymnasium env or a VecEnv with the model's spaces
+        :param n_eval_episodes: episodes to run
+        :param deterministic: greedy actions (False: sample, as the paper does)
+        :return: the episode returns and lengths
+        """
+        vec_env = env if isinstance(env, VecEnv) else self._wrap_env(env, verbose=0, monitor_wrapper=False)
+        n_envs = vec_env.num_envs
+        returns: list[float] = []
+        lengths: list[int] = []
+        current_return, current_length = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
+        obs = vec_env.reset()
+        command = self.policy.initial_command(n_envs)
+        while len(returns) < n_eval_episodes:
+            obs_tensor, _ = self.policy.obs_to_tensor(obs)
+            command_tensor = th.as_tensor(np.stack(command, axis=1), dtype=th.float32, device=self.device)
+            with th.no_grad():
+                actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
+            actions = actions.reshape((-1, *self.action_space.shape))
+            if isinstance(self.action_space, spaces.Box):
+                actions = np.clip(actions, self.action_space.low, self.action_space.high)
+            obs, rewards, dones, _ = vec_env.step(actions)
+            current_return += rewards
+            current_length += 1
+            command = self.policy.next_command(command, rewards)
+            initial = self.policy.initial_command(n_envs)
+            command = tuple(np.where(dones, c0, c) for c0, c in zip(initial, command))
+            for i in np.flatnonzero(dones):
+                if len(returns) < n_eval_episodes:
+                    returns.append(float(current_return[i]))
+                    lengths.append(int(current_length[i]))
+                current_return[i], current_length[i] = 0.0, 0
+        return returns, lengths
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Replay persistence (same names as SB3's off-policy algorithms, used by rl-zoo3's --save-replay-buffer)
+    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+        """
+        Save the episodic replay (pickled) to ``path``.
+
+        :param path: file or file-like
+        """
+        if self.replay_buffer is None:
+            raise ValueError("There is no replay buffer to save: call learn() first")
+        save_to_pkl(path, self.replay_buffer, self.verbose)
+
+    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+        """
+        Load a replay saved by :meth:`save_replay_buffer`.
+
+        :param path: file or file-like
+        :param truncate_last_traj: accepted for compatibility with SB3; the replay only holds finished episodes
+        """
+        del truncate_last_traj
+        buffer = load_from_pkl(path, self.verbose)
+        if not isinstance(buffer, EpisodicReplayBuffer):
+            raise TypeError(f"{path} does not hold an EpisodicReplayBuffer but a {type(buffer).__name__}")
+        expected = base_observation_space(self.observation_space)
+        if buffer.obs_shape != expected.shape or buffer.action_space != self.action_space:
+            raise ValueError(
+                f"The replay in {path} was made for observations {buffer.obs_shape} and actions {buffer.action_space}, "
+                f"not {expected.shape} and {self.action_space}"
+            )
+        self.replay_buffer = buffer
+        self._update_eval_command()
+
+    @classmethod
+    def load(  # type: ignore[override]
+        cls,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ):
+        """
+        Load a model saved with ``save()`` (see ``BaseAlgorithm.load``); a file that is not such a save raises
+        ``ValueError`` naming the file.
+
+        :param path: path or file-like of the ``.zip``
+        :param env: environment to continue training on (None: predict only)
+        :param device: torch device
+        :param custom_objects: saved attributes to replace instead of unpickling them
+        :param print_system_info: print the system info stored in the file
+        :param force_reset: reset the env before training again
+        :param kwargs: attributes to override (e.g. hyperparameters)
+        """
+        try:
+            return super().load(
+                path, env, device, custom_objects, print_system_info=print_system_info, force_reset=force_reset, **kwargs
+            )
+        except (zipfile.BadZipFile, EOFError, KeyError) as error:
+            raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
+

@@ -1,0 +1,243 @@
+"""Episodic storage shared by the reward-conditioned algorithms.
+
+Whole episodes live in flat, preallocated NumPy arrays (one row per step) with a small table of
+``(start, length, return)`` per kept episode, so a training batch is a handful of array look-ups
+(no per-sample Python loop). Which episodes are kept is the only thing that differs between the
+algorithms: UDRL keeps the ``buffer_size`` episodes with the highest return (paper, section 2.3.1).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from gymnasium import spaces
+
+
+class CommandSamples(NamedTuple):
+    """A batch of hindsight-relabelled training examples (UDRL paper, section 2.3.3).
+
+    :param observations: ``s_t1``, shape ``(batch, *obs_shape)``
+    :param actions: ``a_t1``, shape ``(batch, *action_shape)``
+    :param desired_returns: ``sum_{t=t1}^{T-1} r_t``, shape ``(batch,)``
+    :param desired_horizons: ``T - t1``, shape ``(batch,)``
+    :param episode_returns: return of the whole episode the sample comes from, shape ``(batch,)``
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    desired_returns: np.ndarray
+    desired_horizons: np.ndarray
+    episode_returns: np.ndarray
+
+
+def _action_storage(action_space: spaces.Space) -> tuple[tuple[int, ...], type]:
+    if isinstance(action_space, spaces.Discrete):
+        return (), np.int64
+    if isinstance(action_space, spaces.Box):
+        return action_space.shape, np.float32
+    raise TypeError(f"Episodic buffers support Discrete and Box action spaces, got {action_space}")
+
+
+class EpisodicReplayBuffer:
+    """
+    Replay of whole episodes that keeps the ``buffer_size`` episodes with the highest return.
+
+    Steps are appended to flat arrays; evicted episodes leave holes that are compacted away when the
+    arrays are full (amortised O(1) per step), and the arrays grow when the kept episodes need more
+    room, so episode lengths need not be known in advance.
+
+    :param buffer_size: maximum number of episodes kept (``replay_size`` in the paper)
+    :param observation_space: space of the (unnormalised) observations stored
+    :param action_space: action space (Discrete or Box)
+    :param initial_capacity: number of steps allocated at first; grows as needed
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        initial_capacity: int = 65_536,
+    ) -> None:
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        self.buffer_size = buffer_size
+        self.observation_space = observation_space
+        self.action_space = action_space
+        self.obs_shape = observation_space.shape
+        self.action_shape, action_dtype = _action_storage(action_space)
+        capacity = max(int(initial_capacity), 1)
+        # Per-step storage
+        self.observations = np.zeros((capacity, *self.obs_shape), dtype=observation_space.dtype)
+        self.actions = np.zeros((capacity, *self.action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(capacity, dtype=np.float32)
+        self.returns_to_go = np.zeros(capacity, dtype=np.float32)
+        self.pos = 0  # first free row
+        # Per-episode table of the kept episodes (rows 0..n_episodes-1, unordered)
+        self.ep_start = np.zeros(buffer_size, dtype=np.int64)
+        self.ep_length = np.zeros(buffer_size, dtype=np.int64)
+        self.ep_return = np.zeros(buffer_size, dtype=np.float64)
+        self.ep_truncated = np.zeros(buffer_size, dtype=bool)
+        self.n_episodes = 0
+        self.n_added = 0  # episodes ever offered, kept or not
+
+    @property
+    def capacity(self) -> int:
+        return len(self.rewards)
+
+    @property
+    def full(self) -> bool:
+        return self.n_episodes == self.buffer_size
+
+    def add_episode(
+        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, truncated: bool = False
+    ) -> bool:
+        """
+        Offer one finished episode; it is kept if the replay has room or if its return beats the worst kept one.
+
+        :param observations: ``(T, *obs_shape)``
+        :param actions: ``(T, *action_shape)``
+        :param rewards: ``(T,)``
+        :param truncated: whether the episode was cut by a time limit rather than terminated
+        :return: whether the episode was kept
+        """
+        length = len(rewards)
+        if length == 0:
+            raise ValueError("Cannot add an empty episode")
+        episode_return = float(np.sum(rewards, dtype=np.float64))
+        self.n_added += 1
+        if self.full:
+            worst = int(np.argmin(self.ep_return))
+            if episode_return <= self.ep_return[worst]:
+                return False
+            self._remove(worst)
+        if self.pos + length > self.capacity:
+            self._compact(extra=length)
+        start, end = self.pos, self.pos + length
+        self.observations[start:end] = observations
+        self.actions[start:end] = actions.reshape((length, *self.action_shape))
+        self.rewards[start:end] = rewards
+        # Return-to-go: sum of rewards from t to the end of the episode
+        self.returns_to_go[start:end] = np.cumsum(rewards[::-1], dtype=np.float64)[::-1]
+        self.pos = end
+        i = self.n_episodes
+        self.ep_start[i], self.ep_length[i] = start, length
+        self.ep_return[i], self.ep_truncated[i] = episode_return, truncated
+        self.n_episodes += 1
+        return True
+
+    def _remove(self, i: int) -> None:
+        """Drop episode ``i`` from the table (its rows become a hole until the next compaction)."""
+        last = self.n_episodes - 1
+        for table in (self.ep_start, self.ep_length, self.ep_return, self.ep_truncated):
+            table[i] = table[last]
+        self.n_episodes -= 1
+
+    def _compact(self, extra: int) -> None:
+        """Move the kept episodes to the front of the arrays, growing them if ``extra`` rows still do not fit."""
+        n = self.n_episodes
+        order = np.argsort(self.ep_start[:n], kind="stable")
+        lengths = self.ep_length[:n][order]
+        used = int(lengths.sum())
+        src = np.concatenate([np.arange(s, s + l) for s, l in zip(self.ep_start[:n][order], lengths)]) if n else []
+        new_capacity = self.capacity
+        while used + extra > new_capacity:
+            new_capacity *= 2
+        grow = new_capacity != self.capacity
+        for name in ("observations", "actions", "rewards", "returns_to_go"):
+            old = getattr(self, name)
+            new = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype) if grow else old
+            new[:used] = old[src]
+            setattr(self, name, new)
+        new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else []
+        self.ep_start[:n][order] = new_starts
+        self.pos = used
+
+    def top_episodes(self, k: int) -> np.ndarray:
+        """Table indices of the ``k`` kept episodes with the highest returns (the paper's ``last_few``)."""
+        k = min(k, self.n_episodes)
+        returns = self.ep_return[: self.n_episodes]
+        if k == self.n_episodes:
+            return np.arange(k)
+        return np.argpartition(returns, -k)[-k:]
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> CommandSamples:
+        """
+        Hindsight-relabelled trailing segments (paper, section 2.3.3): an episode uniformly from the replay,
+        ``t1`` uniformly in ``[0, T-1]``, ``t2 = T``; command ``(return from t1 to T, T - t1)``, target ``a_t1``.
+
+        :param batch_size: number of examples
+        :param rng: random generator
+        """
+        if self.n_episodes == 0:
+            raise ValueError("Cannot sample from an empty replay buffer")
+        episodes = rng.integers(self.n_episodes, size=batch_size)
+        lengths = self.ep_length[episodes]
+        t1 = (rng.random(batch_size) * lengths).astype(np.int64)  # uniform in [0, T-1]
+        idx = self.ep_start[episodes] + t1
+        return CommandSamples(
+            observations=self.observations[idx],
+            actions=self.actions[idx],
+            desired_returns=self.returns_to_go[idx],
+            desired_horizons=(lengths - t1).astype(np.float32),
+            episode_returns=self.ep_return[episodes].astype(np.float32),
+        )
+
+    def episode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Observations, actions and rewards of kept episode ``i`` (views, not copies)."""
+        s, l = int(self.ep_start[i]), int(self.ep_length[i])
+        return self.observations[s : s + l], self.actions[s : s + l], self.rewards[s : s + l]
+
+
+class EpisodeStaging:
+    """
+    Steps of the episodes still running in each of ``n_envs`` environments, until they end.
+
+    Rows are written for all envs at once (``add``) and an ended episode is taken out with ``pop``;
+    the arrays double in length when an episode outgrows them.
+
+    :param n_envs: number of environments
+    :param obs_shape: shape of one observation
+    :param obs_dtype: observation dtype
+    :param action_shape: shape of one action
+    :param action_dtype: action dtype
+    :param initial_length: steps allocated per env at first
+    """
+
+    def __init__(
+        self,
+        n_envs: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: np.dtype,
+        action_shape: tuple[int, ...],
+        action_dtype: type,
+        initial_length: int = 1024,
+    ) -> None:
+        self.n_envs = n_envs
+        self.observations = np.zeros((n_envs, initial_length, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros((n_envs, initial_length, *action_shape), dtype=action_dtype)
+        self.rewards = np.zeros((n_envs, initial_length), dtype=np.float32)
+        self.lengths = np.zeros(n_envs, dtype=np.int64)
+        self._envs = np.arange(n_envs)
+
+    def add(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Append one step for every env: ``observations`` ``(n_envs, *obs_shape)``, ``rewards`` ``(n_envs,)``."""
+        if self.lengths.max() >= self.rewards.shape[1]:
+            for name in ("observations", "actions", "rewards"):
+                old = getattr(self, name)
+                setattr(self, name, np.concatenate([old, np.zeros_like(old)], axis=1))
+        self.observations[self._envs, self.lengths] = observations
+        self.actions[self._envs, self.lengths] = actions.reshape(self.actions.shape[:1] + self.actions.shape[2:])
+        self.rewards[self._envs, self.lengths] = rewards
+        self.lengths += 1
+
+    def pop(self, env_idx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return the steps of env ``env_idx``'s episode (views valid until the next ``add``) and clear it."""
+        length = int(self.lengths[env_idx])
+        self.lengths[env_idx] = 0
+        return (
+            self.observations[env_idx, :length],
+            self.actions[env_idx, :length],
+            self.rewards[env_idx, :length],
+        )

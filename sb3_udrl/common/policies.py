@@ -1,0 +1,282 @@
+"""Command-conditioned policies: the behaviour function B(s, c) of UDRL and pi(a | s, Z) of RCP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.distributions import (
+    CategoricalDistribution,
+    DiagGaussianDistribution,
+    Distribution,
+)
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, NatureCNN, create_mlp
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import nn
+
+from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space, is_reward_feedback_space
+
+
+class CommandPolicy(BasePolicy):
+    """
+    Behaviour function ``B(s, c)`` with the architecture of the UDRL paper (section 3.2): the scaled command
+    goes through a fully connected layer with a sigmoid and multiplies the observation embedding
+    element-wise; the product feeds an MLP whose output parametrises the action distribution.
+
+    Observations may come wrapped by :class:`~sb3_udrl.common.wrappers.RewardFeedback`; the network only
+    sees the inner observation, and ``predict()`` uses the reward to update the command in closed loop.
+
+    :param observation_space: observation space
+    :param action_space: action space (Discrete or Box)
+    :param lr_schedule: learning rate schedule (the optimiser starts at ``lr_schedule(1)``)
+    :param net_arch: layer sizes: ``net_arch[0]`` is the width of the observation and command embeddings,
+        the others are the hidden layers after their product
+    :param activation_fn: activation of the hidden layers
+    :param command_scales: fixed factors the command components are multiplied by
+        (``(return_scale, horizon_scale)`` for UDRL)
+    :param conditioning: ``"multiplicative"`` (the paper's sigmoid gating) or ``"concat"`` (command appended to the
+        observation embedding)
+    :param log_std_init: initial log standard deviation of the Gaussian for Box actions
+    :param features_extractor_class: features extractor (``FlattenExtractor`` for MLP, ``NatureCNN`` for images)
+    :param features_extractor_kwargs: keyword arguments of the features extractor
+    :param normalize_images: whether to divide image observations by 255
+    :param optimizer_class: optimiser class
+    :param optimizer_kwargs: optimiser keyword arguments
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        command_scales: tuple[float, ...] = (0.02, 0.01),
+        conditioning: str = "multiplicative",
+        log_std_init: float = 0.0,
+        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if isinstance(observation_space, spaces.Dict) and not is_reward_feedback_space(observation_space):
+            raise TypeError(
+                "Command-conditioned policies support Box/Discrete observations, or a Dict made by RewardFeedback "
+                f"with keys {OBSERVATION_KEY!r} and {PREV_REWARD_KEY!r}; got {observation_space}"
+            )
+        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+            raise TypeError(f"Command-conditioned policies support Discrete and Box action spaces, got {action_space}")
+        if conditioning not in ("multiplicative", "concat"):
+            raise ValueError(f"conditioning must be 'multiplicative' or 'concat', got {conditioning!r}")
+        super().__init__(
+            observation_space,
+            action_space,
+            features_extractor_class,
+            features_extractor_kwargs,
+            normalize_images=normalize_images,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+        )
+        if net_arch is None:
+            net_arch = [64, 128, 128]
+        if len(net_arch) < 1:
+            raise ValueError("net_arch needs at least one layer (the embedding width)")
+        self.net_arch = list(net_arch)
+        self.activation_fn = activation_fn
+        self.command_scales = tuple(float(s) for s in command_scales)
+        self.conditioning = conditioning
+        self.log_std_init = log_std_init
+        # Command used by predict() when no state is given; set by the algorithm (saved in the state dict)
+        self.register_buffer("eval_command", th.zeros(len(self.command_scales)))
+        # Upper bound of the desired return during evaluation (paper, Algorithm 2: the max achievable return)
+        self.register_buffer("max_return", th.tensor(float("inf")))
+        self._build(lr_schedule)
+
+    @property
+    def base_observation_space(self) -> spaces.Space:
+        return base_observation_space(self.observation_space)
+
+    def make_features_extractor(self) -> BaseFeaturesExtractor:
+        return self.features_extractor_class(self.base_observation_space, **self.features_extractor_kwargs)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        self.features_extractor = self.make_features_extractor()
+        features_dim = self.features_extractor.features_dim
+        embed_dim = self.net_arch[0]
+        command_dim = len(self.command_scales)
+        self.register_buffer("_command_scale", th.tensor(self.command_scales, dtype=th.float32))
+        # Observation embedding and command embedding (paper, section 3.2)
+        self.obs_embedding = nn.Sequential(nn.Linear(features_dim, embed_dim), nn.Tanh())
+        if self.conditioning == "multiplicative":
+            self.command_embedding = nn.Sequential(nn.Linear(command_dim, embed_dim), nn.Sigmoid())
+            trunk_in = embed_dim
+        else:
+            self.command_embedding = nn.Identity()
+            trunk_in = embed_dim + command_dim
+        self.trunk = nn.Sequential(*create_mlp(trunk_in, -1, self.net_arch[1:], self.activation_fn))
+        latent_dim = self.net_arch[-1] if len(self.net_arch) > 1 else trunk_in
+        self.action_dist: Distribution
+        if isinstance(self.action_space, spaces.Discrete):
+            self.action_dist = CategoricalDistribution(int(self.action_space.n))
+            self.action_net = self.action_dist.proba_distribution_net(latent_dim)
+        else:
+            self.action_dist = DiagGaussianDistribution(int(np.prod(self.action_space.shape)))
+            self.action_net, self.log_std = self.action_dist.proba_distribution_net(latent_dim, self.log_std_init)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def extract_features(self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor | None = None) -> th.Tensor:
+        if isinstance(obs, dict):
+            obs = obs[OBSERVATION_KEY]
+        extractor = self.features_extractor if features_extractor is None else features_extractor
+        return extractor(preprocess_obs(obs, self.base_observation_space, normalize_images=self.normalize_images))
+
+    def distribution(self, obs: PyTorchObs, command: th.Tensor) -> Distribution:
+        """
+        Action distribution of ``B(s, c)``.
+
+        :param obs: observations ``(batch, *obs_shape)`` (or a RewardFeedback dict)
+        :param command: unscaled commands ``(batch, command_dim)``, e.g. ``(desired_return, desired_horizon)``
+        """
+        obs_embedding = self.obs_embedding(self.extract_features(obs))
+        scaled_command = command * self._command_scale
+        if self.conditioning == "multiplicative":
+            latent = obs_embedding * self.command_embedding(scaled_command)
+        else:
+            latent = th.cat([obs_embedding, scaled_command], dim=1)
+        latent = self.trunk(latent)
+        if isinstance(self.action_dist, CategoricalDistribution):
+            return self.action_dist.proba_distribution(action_logits=self.action_net(latent))
+        return self.action_dist.proba_distribution(self.action_net(latent), self.log_std)
+
+    def forward(self, obs: PyTorchObs, command: th.Tensor, deterministic: bool = False) -> th.Tensor:
+        return self.distribution(obs, command).get_actions(deterministic=deterministic)
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        batch = len(observation[OBSERVATION_KEY] if isinstance(observation, dict) else observation)
+        command = self.eval_command.expand(batch, -1)
+        return self(observation, command, deterministic)
+
+    def initial_command(self, n: int) -> tuple[np.ndarray, ...]:
+        """Evaluation command for ``n`` new episodes, one array per command component."""
+        command = self.eval_command.cpu().numpy().astype(np.float64)
+        return tuple(np.full(n, c) for c in command)
+
+    def next_command(self, command: tuple[np.ndarray, ...], prev_reward: np.ndarray | None) -> tuple[np.ndarray, ...]:
+        """
+        Closed-loop command update of UDRL's Algorithm 2 at evaluation: ``d_r <- min(d_r - r, max_return)`` and
+        ``d_h <- max(d_h - 1, 1)``. Without the reward (no RewardFeedback wrapper) only the horizon moves.
+
+        :param command: ``(desired_return, desired_horizon)`` arrays
+        :param prev_reward: reward of the previous step, or None
+        """
+        desired_return, desired_horizon = command
+        if prev_reward is not None:
+            desired_return = np.minimum(desired_return - prev_reward, float(self.max_return))
+        return desired_return, np.maximum(desired_horizon - 1, 1)
+
+    def predict(
+        self,
+        observation: np.ndarray | dict[str, np.ndarray],
+        state: tuple[np.ndarray, ...] | None = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """
+        Action for ``observation`` under the command carried in ``state``, like a recurrent policy's hidden state.
+
+        ``state=None`` or ``episode_start[i]`` starts episode ``i`` from the evaluation command; otherwise the
+        command is updated in closed loop (paper, Algorithm 2) before acting.
+
+        :param observation: observation(s)
+        :param state: the command returned by the previous call (``(desired_return, desired_horizon)`` arrays)
+        :param episode_start: which envs start a new episode
+        :param deterministic: greedy (mode) actions instead of sampled ones
+        :return: the actions and the command to pass back at the next step
+        """
+        self.set_training_mode(False)
+        if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
+            raise ValueError(
+                "predict() got an (obs, info) tuple: pass the observation only (Gymnasium reset() returns a tuple)"
+            )
+        prev_reward = None
+        if isinstance(observation, dict):
+            prev_reward = np.asarray(observation[PREV_REWARD_KEY], dtype=np.float64).reshape(-1)
+        obs_tensor, vectorized_env = self.obs_to_tensor(observation)
+        n = len(obs_tensor[OBSERVATION_KEY] if isinstance(obs_tensor, dict) else obs_tensor)
+        if state is None:
+            command = self.initial_command(n)
+        else:
+            command = self.next_command(tuple(np.asarray(c, dtype=np.float64) for c in state), prev_reward)
+            if episode_start is not None:
+                starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+                command = tuple(np.where(starts, c0, c) for c0, c in zip(self.initial_command(n), command))
+        command_tensor = th.as_tensor(np.stack(command, axis=1), dtype=th.float32, device=self.device)
+        with th.no_grad():
+            actions = self(obs_tensor, command_tensor, deterministic).cpu().numpy()
+        actions = actions.reshape((-1, *self.action_space.shape))
+        if isinstance(self.action_space, spaces.Box):
+            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+        if not vectorized_env:
+            actions = actions.squeeze(axis=0)
+        return actions, command
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(
+            dict(
+                net_arch=self.net_arch,
+                activation_fn=self.activation_fn,
+                command_scales=self.command_scales,
+                conditioning=self.conditioning,
+                log_std_init=self.log_std_init,
+                lr_schedule=self._dummy_schedule,
+                features_extractor_class=self.features_extractor_class,
+                features_extractor_kwargs=self.features_extractor_kwargs,
+                normalize_images=self.normalize_images,
+                optimizer_class=self.optimizer_class,
+                optimizer_kwargs=self.optimizer_kwargs,
+            )
+        )
+        return data
+
+
+class CnnCommandPolicy(CommandPolicy):
+    """:class:`CommandPolicy` on image observations: the command multiplies the embedding of the conv stack
+    (as the paper did for TakeCover). Parameters as :class:`CommandPolicy`, with ``NatureCNN`` by default."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Schedule,
+        net_arch: list[int] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        command_scales: tuple[float, ...] = (0.02, 0.01),
+        conditioning: str = "multiplicative",
+        log_std_init: float = 0.0,
+        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = True,
+        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch,
+            activation_fn,
+            command_scales,
+            conditioning,
+            log_std_init,
+            features_extractor_class,
+            features_extractor_kwargs,
+            normalize_images,
+            optimizer_class,
+            optimizer_kwargs,
+        )

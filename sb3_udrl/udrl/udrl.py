@@ -1,0 +1,203 @@
+"""Upside-Down Reinforcement Learning (Srivastava et al. 2019)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+
+from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm, _check_positive_float, _check_positive_int
+from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
+
+SelfUDRL = TypeVar("SelfUDRL", bound="UDRL")
+
+
+class UDRL(CommandAlgorithm):
+    """
+    Upside-Down Reinforcement Learning: https://arxiv.org/abs/1912.02877
+
+    A behaviour function ``B(s, c)`` maps an observation and a command ``c = (desired_return, desired_horizon)``
+    to an action. It is learned by supervised learning on the agent's own episodes, relabelled in hindsight with
+    the return and horizon they actually achieved, from a replay that keeps the best episodes seen so far.
+
+    Original research code (RCP + UDRL): https://github.com/TrentBrick/RewardConditionedUDRL
+
+    :param policy: the policy: ``"MlpPolicy"``, ``"CnnPolicy"`` or a :class:`~sb3_udrl.udrl.policies.UDRLPolicy`
+        subclass
+    :param env: environment to learn from (or its gymnasium id)
+    :param learning_rate: Adam learning rate, constant or schedule of the remaining progress
+    :param replay_size: number of episodes the replay keeps: the ones with the highest returns (section 2.3.1)
+    :param batch_size: mini-batch size of each gradient step
+    :param n_updates_per_iter: gradient steps per iteration (Algorithm 1)
+    :param n_episodes_per_iter: episodes generated per iteration (Algorithm 1)
+    :param n_warm_up_episodes: random-action episodes that fill the replay first (Algorithm 1)
+    :param last_few: number of best episodes the exploratory command is computed from (section 2.3.4)
+    :param return_scale: factor the desired return is multiplied by before entering the network (section 3.2)
+    :param horizon_scale: factor the desired horizon is multiplied by before entering the network (section 3.2)
+    :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
+    :param stats_window_size: episodes averaged by the rollout logs
+    :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
+    :param seed: random seed
+    :param verbose: 0 silent, 1 info, 2 debug
+    :param device: torch device
+    :param _init_setup_model: whether to build the networks at construction
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    policy: UDRLPolicy
+
+    def __init__(
+        self,
+        policy: str | type[UDRLPolicy],
+        env: GymEnv | str | None,
+        learning_rate: float | Schedule = 1e-3,
+        replay_size: int = 500,
+        batch_size: int = 768,
+        n_updates_per_iter: int = 100,
+        n_episodes_per_iter: int = 20,
+        n_warm_up_episodes: int = 10,
+        last_few: int = 75,
+        return_scale: float = 0.02,
+        horizon_scale: float = 0.01,
+        policy_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        seed: int | None = None,
+        verbose: int = 0,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=replay_size,
+            batch_size=batch_size,
+            n_updates_per_iter=n_updates_per_iter,
+            n_episodes_per_iter=n_episodes_per_iter,
+            n_warm_up_episodes=n_warm_up_episodes,
+            policy_kwargs=policy_kwargs,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            seed=seed,
+            verbose=verbose,
+            device=device,
+        )
+        self.replay_size = self.buffer_size
+        self.last_few = _check_positive_int("last_few", last_few)
+        if self.last_few > self.replay_size:
+            # Construction happens outside rl-zoo3's tuning try-block: clamp rather than fail (as ARS does)
+            import warnings
+
+            warnings.warn(f"last_few={last_few} > replay_size={replay_size}: using last_few={replay_size}", stacklevel=2)
+            self.last_few = self.replay_size
+        self.return_scale = _check_positive_float("return_scale", return_scale)
+        self.horizon_scale = _check_positive_float("horizon_scale", horizon_scale)
+        # Most recent exploratory command statistics (section 2.3.4); saved with the model
+        self.exploratory_return_mean = 0.0
+        self.exploratory_return_std = 0.0
+        self.exploratory_horizon = 1.0
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        self.buffer_size = self.replay_size
+        super()._setup_model()
+        self._set_eval_command()
+
+    def _policy_kwargs(self) -> dict[str, Any]:
+        return dict(self.policy_kwargs, command_scales=(self.return_scale, self.horizon_scale))
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Commands
+    def _update_command_statistics(self) -> None:
+        """Section 2.3.4: mean/std of the returns and mean length of the ``last_few`` best episodes."""
+        buffer = self.replay_buffer
+        if buffer is None or buffer.n_episodes == 0:
+            return
+        best = buffer.top_episodes(self.last_few)
+        returns = buffer.ep_return[best]
+        self.exploratory_return_mean = float(returns.mean())
+        self.exploratory_return_std = float(returns.std())
+        self.exploratory_horizon = float(buffer.ep_length[best].mean())
+
+    def _sample_exploratory_commands(self, n: int) -> np.ndarray:
+        """``d_h = mean length``, ``d_r ~ U[M, M + S]`` of the ``last_few`` best episodes (section 2.3.4)."""
+        desired_returns = self._rng.uniform(
+            self.exploratory_return_mean, self.exploratory_return_mean + self.exploratory_return_std, size=n
+        )
+        desired_horizons = np.full(n, self.exploratory_horizon)
+        return np.stack([desired_returns, desired_horizons], axis=1)
+
+    def _update_command(self, command: np.ndarray, rewards: np.ndarray) -> np.ndarray:
+        """Algorithm 2: ``d_r <- d_r - r_t``, ``d_h <- max(d_h - 1, 1)``."""
+        command[:, 0] -= rewards
+        command[:, 1] = np.maximum(command[:, 1] - 1, 1)
+        return command
+
+    def _set_eval_command(self) -> None:
+        """Section 2.3.6: evaluate with ``d_r = M`` and the most recent exploratory horizon; cap ``d_r`` at the best
+        return in the replay."""
+        self.policy.eval_command.copy_(
+            th.tensor([self.exploratory_return_mean, self.exploratory_horizon], dtype=th.float32)
+        )
+        buffer = self.replay_buffer
+        if buffer is not None and buffer.n_episodes > 0:
+            self.policy.max_return.fill_(float(buffer.ep_return[: buffer.n_episodes].max()))
+
+    def _update_eval_command(self) -> None:
+        self._update_command_statistics()
+        self._set_eval_command()
+
+    def _record_command_logs(self) -> None:
+        self.logger.record("rollout/desired_return", self.exploratory_return_mean)
+        self.logger.record("rollout/desired_horizon", self.exploratory_horizon)
+
+    # ----------------------------------------------------------------------------------------------------------
+    # Training (section 2.3.3)
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        assert self.replay_buffer is not None
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, self._rng)
+            obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
+            # c = (return achieved from t1 to the end, steps from t1 to the end): shape (batch, 2)
+            command = th.as_tensor(np.stack([batch.desired_returns, batch.desired_horizons], axis=1), device=self.device)
+            actions = th.as_tensor(batch.actions, device=self.device)
+            # Cross-entropy (Discrete) / Gaussian negative log-likelihood (Box) of the action taken at t1
+            loss = -self.policy.distribution(obs, command).log_prob(actions).mean()
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            self.policy.optimizer.step()
+            losses.append(loss.detach())
+        self._n_updates += gradient_steps
+        mean_loss = th.stack(losses).mean().item()
+        if not np.isfinite(mean_loss):
+            raise ValueError(
+                f"The training loss is {mean_loss}: lower learning_rate or the command scales (return_scale, horizon_scale)"
+            )
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", mean_loss)
+
+    def learn(
+        self: SelfUDRL,
+        total_timesteps: int = DEFAULT_TOTAL_TIMESTEPS,
+        callback: MaybeCallback = None,
+        log_interval: int | None = 1,
+        tb_log_name: str = "UDRL",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfUDRL:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )
