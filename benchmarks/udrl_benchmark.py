@@ -65,14 +65,20 @@ class EvalLogger(BaseCallback):
             self.next_eval += self.eval_freq
             start = time.perf_counter()
             returns, lengths = self.model.evaluate(self.eval_env, self.n_eval_episodes, deterministic=self.deterministic)
+            other_returns, _ = self.model.evaluate(self.eval_env, self.n_eval_episodes, deterministic=not self.deterministic)
             self.eval_seconds += time.perf_counter() - start
             record = dict(
                 timesteps=self.num_timesteps,
                 mean_return=float(np.mean(returns)),
                 std_return=float(np.std(returns)),
                 mean_length=float(np.mean(lengths)),
+                # the other action mode (sampled if the main one is greedy), for comparison
+                mean_return_other_mode=float(np.mean(other_returns)),
+                train_return=float(np.mean([info["r"] for info in self.model.ep_info_buffer])),
                 desired_return=float(self.model.exploratory_return_mean),
                 desired_horizon=float(self.model.exploratory_horizon),
+                replay_mean_length=float(np.mean(self.model.replay_buffer.ep_length[: self.model.replay_buffer.n_episodes])),
+                replay_truncated=float(np.mean(self.model.replay_buffer.ep_truncated[: self.model.replay_buffer.n_episodes])),
             )
             self.records.append(record)
             if self.verbose:

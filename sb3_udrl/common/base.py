@@ -4,12 +4,15 @@ replay, closed-loop evaluation, saving and the SB3 ``learn()`` contract. Subclas
 
 from __future__ import annotations
 
+import copy
 import io
 import pathlib
 import sys
 import time
 import zipfile
 from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
@@ -96,9 +99,7 @@ class CommandAlgorithm(BaseAlgorithm):
             # Resolved here so that RewardFeedback's Dict observations work with "MlpPolicy"/"CnnPolicy"
             policy = self._get_policy_from_name(policy)
         if isinstance(env, (VecEnv, gym.Env)) and not isinstance(env.action_space, (spaces.Discrete, spaces.Box)):
-            raise ValueError(
-                f"{type(self).__name__} supports Discrete and Box action spaces, got {env.action_space}"
-            )
+            raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {env.action_space}")
         super().__init__(
             policy=policy,
             env=env,
@@ -112,9 +113,7 @@ class CommandAlgorithm(BaseAlgorithm):
             seed=seed,
         )
         if env is not None and not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
-            raise ValueError(
-                f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}"
-            )
+            raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}")
         self.buffer_size = _check_positive_int("buffer_size", buffer_size)
         self.batch_size = _check_positive_int("batch_size", batch_size)
         self.n_updates_per_iter = _check_positive_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
@@ -170,6 +169,32 @@ class CommandAlgorithm(BaseAlgorithm):
     @abstractmethod
     def train(self, gradient_steps: int, batch_size: int) -> None:
         """``gradient_steps`` supervised updates on mini-batches of ``batch_size``."""
+
+    @staticmethod
+    def _check_finite_loss(loss: th.Tensor) -> None:
+        """Raise before a non-finite loss reaches the weights."""
+        if not th.isfinite(loss):
+            raise ValueError(f"non-finite training loss ({loss.item()})")
+
+    @contextmanager
+    def _restore_if_diverged(self) -> Iterator[None]:
+        """
+        Run a block of updates; if they make the loss or the weights non-finite, put the policy and its optimiser
+        back as they were before the block and raise ``ValueError`` (rl-zoo3 prunes a trial on it).
+        """
+        policy_state = copy.deepcopy(self.policy.state_dict())
+        optimizer_state = copy.deepcopy(self.policy.optimizer.state_dict())
+        try:
+            yield
+            if not all(th.isfinite(param).all() for param in self.policy.parameters()):
+                raise ValueError("non-finite weights after the update")
+        except ValueError as error:
+            self.policy.load_state_dict(policy_state)
+            self.policy.optimizer.load_state_dict(optimizer_state)
+            raise ValueError(
+                f"Training diverged ({str(error).splitlines()[0]}): lower learning_rate (or the command scales). "
+                "The weights are restored to what they were before this iteration's updates."
+            ) from error
 
     # ----------------------------------------------------------------------------------------------------------
     # Observations
@@ -359,9 +384,7 @@ class CommandAlgorithm(BaseAlgorithm):
 
     # ----------------------------------------------------------------------------------------------------------
     # Evaluation with the exact closed-loop command (rewards read from the env, not from observations)
-    def evaluate(
-        self, env: GymEnv, n_eval_episodes: int = 10, deterministic: bool = True
-    ) -> tuple[list[float], list[int]]:
+    def evaluate(self, env: GymEnv, n_eval_episodes: int = 10, deterministic: bool = True) -> tuple[list[float], list[int]]:
         """
         Run ``n_eval_episodes`` episodes with the evaluation command, updated after every step with the reward
         the env returns (paper, Algorithm 2, with the evaluation cap on the desired return).
@@ -393,7 +416,7 @@ class CommandAlgorithm(BaseAlgorithm):
             current_length += 1
             command = self.policy.next_command(command, rewards)
             initial = self.policy.initial_command(n_envs)
-            command = tuple(np.where(dones, c0, c) for c0, c in zip(initial, command))
+            command = tuple(np.where(dones, c0, c) for c0, c in zip(initial, command, strict=True))
             for i in np.flatnonzero(dones):
                 if len(returns) < n_eval_episodes:
                     returns.append(float(current_return[i]))
@@ -456,10 +479,14 @@ class CommandAlgorithm(BaseAlgorithm):
         :param force_reset: reset the env before training again
         :param kwargs: attributes to override (e.g. hyperparameters)
         """
+        if isinstance(path, (str, pathlib.Path)):
+            candidates = [pathlib.Path(path), pathlib.Path(f"{path}.zip")]
+            existing = [candidate for candidate in candidates if candidate.is_file()]
+            if existing and not zipfile.is_zipfile(existing[0]):
+                raise ValueError(f"{existing[0]} is not a valid {cls.__name__} save file (not a zip archive)")
         try:
             return super().load(
                 path, env, device, custom_objects, print_system_info=print_system_info, force_reset=force_reset, **kwargs
             )
         except (zipfile.BadZipFile, EOFError, KeyError) as error:
             raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
-

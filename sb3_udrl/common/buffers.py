@@ -90,9 +90,7 @@ class EpisodicReplayBuffer:
     def full(self) -> bool:
         return self.n_episodes == self.buffer_size
 
-    def add_episode(
-        self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, truncated: bool = False
-    ) -> bool:
+    def add_episode(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, truncated: bool = False) -> bool:
         """
         Offer one finished episode; it is kept if the replay has room or if its return beats the worst kept one.
 
@@ -140,7 +138,8 @@ class EpisodicReplayBuffer:
         order = np.argsort(self.ep_start[:n], kind="stable")
         lengths = self.ep_length[:n][order]
         used = int(lengths.sum())
-        src = np.concatenate([np.arange(s, s + l) for s, l in zip(self.ep_start[:n][order], lengths)]) if n else []
+        starts = self.ep_start[:n][order]
+        src = np.concatenate([np.arange(s, s + length) for s, length in zip(starts, lengths, strict=True)]) if n else []
         new_capacity = self.capacity
         while used + extra > new_capacity:
             new_capacity *= 2
@@ -186,8 +185,8 @@ class EpisodicReplayBuffer:
 
     def episode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Observations, actions and rewards of kept episode ``i`` (views, not copies)."""
-        s, l = int(self.ep_start[i]), int(self.ep_length[i])
-        return self.observations[s : s + l], self.actions[s : s + l], self.rewards[s : s + l]
+        start, end = int(self.ep_start[i]), int(self.ep_start[i] + self.ep_length[i])
+        return self.observations[start:end], self.actions[start:end], self.rewards[start:end]
 
 
 class EpisodeStaging:

@@ -214,7 +214,7 @@ class CommandPolicy(BasePolicy):
             command = self.next_command(tuple(np.asarray(c, dtype=np.float64) for c in state), prev_reward)
             if episode_start is not None:
                 starts = np.asarray(episode_start, dtype=bool).reshape(-1)
-                command = tuple(np.where(starts, c0, c) for c0, c in zip(self.initial_command(n), command))
+                command = tuple(np.where(starts, c0, c) for c0, c in zip(self.initial_command(n), command, strict=True))
         command_tensor = th.as_tensor(np.stack(command, axis=1), dtype=th.float32, device=self.device)
         with th.no_grad():
             actions = self(obs_tensor, command_tensor, deterministic).cpu().numpy()

@@ -141,9 +141,7 @@ class UDRL(CommandAlgorithm):
     def _set_eval_command(self) -> None:
         """Section 2.3.6: evaluate with ``d_r = M`` and the most recent exploratory horizon; cap ``d_r`` at the best
         return in the replay."""
-        self.policy.eval_command.copy_(
-            th.tensor([self.exploratory_return_mean, self.exploratory_horizon], dtype=th.float32)
-        )
+        self.policy.eval_command.copy_(th.tensor([self.exploratory_return_mean, self.exploratory_horizon], dtype=th.float32))
         buffer = self.replay_buffer
         if buffer is not None and buffer.n_episodes > 0:
             self.policy.max_return.fill_(float(buffer.ep_return[: buffer.n_episodes].max()))
@@ -163,26 +161,23 @@ class UDRL(CommandAlgorithm):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         losses = []
-        for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(batch_size, self._rng)
-            obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
-            # c = (return achieved from t1 to the end, steps from t1 to the end): shape (batch, 2)
-            command = th.as_tensor(np.stack([batch.desired_returns, batch.desired_horizons], axis=1), device=self.device)
-            actions = th.as_tensor(batch.actions, device=self.device)
-            # Cross-entropy (Discrete) / Gaussian negative log-likelihood (Box) of the action taken at t1
-            loss = -self.policy.distribution(obs, command).log_prob(actions).mean()
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            self.policy.optimizer.step()
-            losses.append(loss.detach())
+        with self._restore_if_diverged():
+            for _ in range(gradient_steps):
+                batch = self.replay_buffer.sample(batch_size, self._rng)
+                obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
+                # c = (return achieved from t1 to the end, steps from t1 to the end): shape (batch, 2)
+                command = th.as_tensor(np.stack([batch.desired_returns, batch.desired_horizons], axis=1), device=self.device)
+                actions = th.as_tensor(batch.actions, device=self.device)
+                # Cross-entropy (Discrete) / Gaussian negative log-likelihood (Box) of the action taken at t1
+                loss = -self.policy.distribution(obs, command).log_prob(actions).mean()
+                self._check_finite_loss(loss)
+                self.policy.optimizer.zero_grad()
+                loss.backward()
+                self.policy.optimizer.step()
+                losses.append(loss.detach())
         self._n_updates += gradient_steps
-        mean_loss = th.stack(losses).mean().item()
-        if not np.isfinite(mean_loss):
-            raise ValueError(
-                f"The training loss is {mean_loss}: lower learning_rate or the command scales (return_scale, horizon_scale)"
-            )
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", mean_loss)
+        self.logger.record("train/loss", th.stack(losses).mean().item())
 
     def learn(
         self: SelfUDRL,

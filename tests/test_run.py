@@ -1,0 +1,237 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback, StopTrainingOnMaxEpisodes
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.utils import LinearSchedule
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+from sb3_udrl import UDRL, RewardFeedback
+from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS
+from tests.conftest import TINY
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_run(env_id):
+    model = UDRL("MlpPolicy", env_id, seed=0, **TINY)
+    model.learn(600, log_interval=1)
+    assert model.num_timesteps >= 600
+    assert model.replay_buffer.n_episodes > 0
+    assert model._n_updates > 0
+
+
+@pytest.mark.parametrize("vec_env_cls", [DummyVecEnv, SubprocVecEnv])
+def test_multi_env(vec_env_cls):
+    env = make_vec_env("CartPole-v1", n_envs=2, vec_env_cls=vec_env_cls, seed=0)
+    model = UDRL("MlpPolicy", env, seed=0, **TINY).learn(400)
+    # Every stored episode is complete: its steps are exactly one env's episode
+    buffer = model.replay_buffer
+    n = buffer.n_episodes
+    assert np.allclose(buffer.ep_return[:n], buffer.ep_length[:n])  # CartPole pays 1 per step
+    env.close()
+
+
+def test_default_budget_and_callback_stop():
+    """learn() works without a budget (SB3 requires one; ours defaults) and stops when a callback says so."""
+
+    class StopAfter(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.n_calls < 300
+
+    model = UDRL("MlpPolicy", "CartPole-v1", seed=0, **TINY)
+    model.learn(callback=StopAfter())
+    assert model._total_timesteps == DEFAULT_TOTAL_TIMESTEPS
+    assert model.num_timesteps == 300
+
+
+def test_callbacks_can_cancel_runs():
+    class AlwaysFalse(BaseCallback):
+        def _on_step(self) -> bool:
+            return False
+
+    callback = AlwaysFalse()
+    model = UDRL("MlpPolicy", "CartPole-v1", **TINY)
+    model.learn(1000, callback=callback)
+    assert callback.n_calls == 1
+    assert model.num_timesteps == 1
+
+
+def test_on_step_once_per_vec_step_and_max_episodes():
+    env = make_vec_env("CartPole-v1", n_envs=3, seed=1)
+
+    class Count(BaseCallback):
+        def _on_step(self) -> bool:
+            assert {"rewards", "dones", "infos"} <= set(self.locals)
+            return True
+
+    count = Count()
+    stop = StopTrainingOnMaxEpisodes(max_episodes=7)
+    model = UDRL("MlpPolicy", env, seed=0, **TINY)
+    model.learn(5000, callback=[count, stop])
+    assert count.n_calls * env.num_envs == model.num_timesteps
+    assert model.num_timesteps < 5000
+
+
+def test_truncation_is_recorded():
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=5)
+    model = UDRL("MlpPolicy", env, seed=0, **TINY).learn(200)
+    buffer = model.replay_buffer
+    n = buffer.n_episodes
+    assert buffer.ep_length[:n].max() <= 5
+    assert buffer.ep_truncated[:n].any()
+
+
+def test_vec_normalize_keeps_commands_in_return_units():
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), norm_obs=True, norm_reward=True)
+    model = UDRL("MlpPolicy", env, seed=0, **TINY).learn(1200)
+    buffer = model.replay_buffer
+    n = buffer.n_episodes
+    # Pendulum's raw rewards are in [-16.3, 0]; normalised ones would not be, and neither would their sums
+    assert np.all(buffer.rewards[buffer.ep_start[0] : buffer.ep_start[0] + buffer.ep_length[0]] <= 0)
+    episode_returns = sorted(info["r"] for info in model.ep_info_buffer)
+    assert np.isclose(buffer.ep_return[:n].max(), episode_returns[-1], atol=1e-3)
+    assert model.exploratory_return_mean < -100
+
+
+def test_reward_feedback_with_vec_normalize():
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=RewardFeedback)
+    with pytest.raises(ValueError, match="norm_obs_keys"):
+        UDRL("MlpPolicy", VecNormalize(env), **TINY).learn(100)
+    model = UDRL("MlpPolicy", VecNormalize(env, norm_obs_keys=["observation"]), seed=0, **TINY)
+    model.learn(300)
+    assert model.replay_buffer.obs_shape == (4,)
+
+
+def test_learning_rate_schedule_and_logger_keys(tmp_path):
+    model = UDRL("MlpPolicy", "CartPole-v1", learning_rate=LinearSchedule(1e-3, 1e-4, 1.0), seed=0, **TINY)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(800)
+    import pandas as pd
+
+    logs = pd.read_csv(tmp_path / "progress.csv")
+    for key in [
+        "rollout/ep_rew_mean",
+        "rollout/ep_len_mean",
+        "rollout/desired_return",
+        "rollout/desired_horizon",
+        "rollout/replay_best_return",
+        "rollout/replay_mean_return",
+        "time/fps",
+        "train/loss",
+        "train/learning_rate",
+    ]:
+        assert key in logs.columns, key
+    learning_rates = logs["train/learning_rate"].dropna().to_numpy()
+    assert learning_rates[-1] < learning_rates[0]
+
+
+def test_tensorboard(tmp_path):
+    UDRL("MlpPolicy", "CartPole-v1", tensorboard_log=str(tmp_path), seed=0, **TINY).learn(300)
+    assert list(tmp_path.glob("UDRL_1/events.out.tfevents.*"))
+
+
+def test_cnn_policy():
+    from stable_baselines3.common.envs import FakeImageEnv
+
+    env = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=True)
+    model = UDRL("CnnPolicy", env, seed=0, **{**TINY, "policy_kwargs": dict(net_arch=[16])})
+    model.learn(150)
+    assert model.policy.features_extractor.__class__.__name__ == "NatureCNN"
+
+
+def test_policy_kwargs_honoured():
+    import torch as th
+
+    model = UDRL("MlpPolicy", "CartPole-v1", **{**TINY, "policy_kwargs": dict(net_arch=[8, 12], activation_fn=th.nn.Tanh)})
+    linears = [m for m in model.policy.trunk if isinstance(m, th.nn.Linear)]
+    assert [m.out_features for m in linears] == [12]
+    assert any(isinstance(m, th.nn.Tanh) for m in model.policy.trunk)
+    concat = UDRL("MlpPolicy", "CartPole-v1", **{**TINY, "policy_kwargs": dict(conditioning="concat")})
+    concat.learn(200)
+
+
+def test_unsupported_action_space():
+    env = gym.make("CartPole-v1")
+    env.action_space = spaces.MultiBinary(4)
+    with pytest.raises(ValueError, match=r"Discrete and Box action spaces, got MultiBinary\(4\)"):
+        UDRL("MlpPolicy", env)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(batch_size=32.5), TypeError, "batch_size must be an int"),
+        (dict(replay_size=-3), ValueError, "buffer_size must be >= 1|replay_size"),
+        (dict(n_episodes_per_iter="10"), TypeError, "n_episodes_per_iter must be an int"),
+        (dict(return_scale=-0.1), ValueError, "return_scale must be a finite number > 0"),
+        (dict(horizon_scale=float("nan")), ValueError, "horizon_scale must be a finite number > 0"),
+        (dict(policy_kwargs=dict(conditioning="add")), ValueError, "conditioning must be"),
+    ],
+)
+def test_invalid_hyperparameters(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        UDRL("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+def test_last_few_clamped_with_warning():
+    with pytest.warns(UserWarning, match="last_few"):
+        model = UDRL("MlpPolicy", "CartPole-v1", replay_size=10, last_few=50)
+    assert model.last_few == 10
+
+
+class NaNRewardEnv(gym.Wrapper):
+    def __init__(self, env: gym.Env, nan_after: int) -> None:
+        super().__init__(env)
+        self.steps, self.nan_after = 0, nan_after
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return obs, (float("nan") if self.steps > self.nan_after else reward), terminated, truncated, info
+
+
+def test_nan_reward_raises_and_keeps_model(tmp_path):
+    model = UDRL("MlpPolicy", NaNRewardEnv(gym.make("CartPole-v1"), nan_after=400), seed=0, **TINY)
+    with pytest.raises(ValueError, match="non-finite reward"):
+        model.learn(2000)
+    # What was trained is intact: the model still predicts and saves
+    assert model.replay_buffer.n_episodes > 0
+    model.save(tmp_path / "model.zip")
+    loaded = UDRL.load(tmp_path / "model.zip")
+    obs = np.zeros(4, dtype=np.float32)
+    assert loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
+
+
+def test_divergence_raises_and_restores_weights():
+    model = UDRL("MlpPolicy", "CartPole-v1", seed=0, **TINY).learn(300)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    model.learning_rate = 1e30  # what a bad tuning trial does
+    model._setup_lr_schedule()
+    with pytest.raises(ValueError, match="Training diverged"):
+        model.learn(3000, reset_num_timesteps=False)
+    after = model.policy.state_dict()
+    assert all(th.equal(before[k], after[k]) for k in before)
+
+
+def test_learns_cartpole():
+    """Learning happens: the closed-loop return grows well beyond a random policy's (~22)."""
+    model = UDRL(
+        "MlpPolicy",
+        "CartPole-v1",
+        seed=0,
+        n_warm_up_episodes=10,
+        n_episodes_per_iter=10,
+        last_few=10,
+        replay_size=100,
+        batch_size=256,
+        n_updates_per_iter=50,
+        return_scale=0.01,
+        horizon_scale=0.01,
+    )
+    model.learn(15_000)
+    returns, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=5, seed=123), n_eval_episodes=10)
+    assert np.mean(returns) > 60, returns
