@@ -90,3 +90,12 @@ def test_same_seed_same_results():
     (returns_a, params_a), (returns_b, params_b) = run(), run()
     np.testing.assert_array_equal(returns_a, returns_b)
     np.testing.assert_array_equal(params_a, params_b)
+
+
+def test_evaluate_accepts_plain_or_feedback_env_only():
+    model = UDRL("MlpPolicy", make_vec_env("CartPole-v1", wrapper_class=RewardFeedback), seed=0, **TINY)
+    plain, _ = model.evaluate(make_vec_env("CartPole-v1", seed=4), n_eval_episodes=2)
+    wrapped, _ = model.evaluate(make_vec_env("CartPole-v1", seed=4, wrapper_class=RewardFeedback), n_eval_episodes=2)
+    assert plain == wrapped
+    with pytest.raises(ValueError, match="do not match"):
+        model.evaluate(gym.make("Pendulum-v1"))

@@ -235,3 +235,49 @@ def test_learns_cartpole():
     model.learn(15_000)
     returns, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=5, seed=123), n_eval_episodes=10)
     assert np.mean(returns) > 60, returns
+
+
+def _fill_replay(model, episodes):
+    """episodes: list of (return, length, truncated)."""
+    model.replay_buffer = model._make_replay_buffer()
+    for ret, length, truncated in episodes:
+        rewards = np.full(length, ret / length, dtype=np.float32)
+        obs = np.zeros((length, 4), dtype=np.float32)
+        model.replay_buffer.add_episode(obs, np.zeros(length, dtype=np.int64), rewards, truncated=truncated)
+
+
+@pytest.mark.parametrize("truncation_aware", [True, False])
+def test_exploratory_command_statistics(truncation_aware):
+    """Section 2.3.4: from the last_few best episodes, d_h = mean length, d_r ~ U[M, M + S]."""
+    model = UDRL("MlpPolicy", "CartPole-v1", seed=0, replay_size=10, last_few=3, truncation_aware_horizon=truncation_aware)
+    # the three best: returns 100 (truncated at 1000 steps), 90 (300 steps), 80 (200 steps)
+    _fill_replay(model, [(100.0, 1000, True), (90.0, 300, False), (80.0, 200, False), (10.0, 50, False)])
+    model._update_eval_command()
+    assert np.isclose(model.exploratory_return_mean, 90.0)
+    assert np.isclose(model.exploratory_return_std, np.std([100.0, 90.0, 80.0]))
+    expected_horizon = 250.0 if truncation_aware else 500.0
+    assert np.isclose(model.exploratory_horizon, expected_horizon)
+    commands = model._sample_exploratory_commands(1000)
+    assert commands[:, 0].min() >= 90.0 and commands[:, 0].max() <= 90.0 + model.exploratory_return_std
+    assert np.all(commands[:, 1] == expected_horizon)
+    # Evaluation command (section 2.3.6): d_r = M, d_h = the exploratory horizon, capped at the best return
+    np.testing.assert_allclose(model.policy.eval_command.numpy(), [90.0, expected_horizon])
+    assert np.isclose(float(model.policy.max_return), 100.0)
+
+
+def test_truncation_aware_horizon_falls_back_when_all_truncated():
+    model = UDRL("MlpPolicy", "CartPole-v1", replay_size=10, last_few=2)
+    _fill_replay(model, [(100.0, 500, True), (90.0, 300, True), (5.0, 20, False)])
+    model._update_eval_command()
+    assert model.exploratory_horizon == 400.0
+
+
+@pytest.mark.parametrize("cap", [True, False])
+def test_training_command_update(cap):
+    """Algorithm 2 while collecting: d_r <- d_r - r (capped at the best return if asked), d_h <- max(d_h - 1, 1)."""
+    model = UDRL("MlpPolicy", "CartPole-v1", replay_size=10, last_few=2, cap_desired_return=cap)
+    _fill_replay(model, [(100.0, 50, False), (90.0, 40, False)])
+    model._update_eval_command()
+    command = np.array([[95.0, 2.0], [95.0, 1.0]])
+    command = model._update_command(command, np.array([-10.0, 3.0]))
+    np.testing.assert_allclose(command, [[100.0 if cap else 105.0, 1.0], [92.0, 1.0]])

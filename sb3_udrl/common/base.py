@@ -253,12 +253,12 @@ class CommandAlgorithm(BaseAlgorithm):
             self._command = self._sample_exploratory_commands(self.n_envs)
         return total_timesteps, callback
 
-    def _act(self, obs: np.ndarray, command: np.ndarray) -> np.ndarray:
-        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once."""
+    def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``)."""
         with th.no_grad():
             obs_tensor = th.as_tensor(obs, device=self.device)
             command_tensor = th.as_tensor(command, dtype=th.float32, device=self.device)
-            actions = self.policy(obs_tensor, command_tensor).cpu().numpy()
+            actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
         if isinstance(self.action_space, spaces.Box):
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
         return actions
@@ -397,6 +397,11 @@ class CommandAlgorithm(BaseAlgorithm):
         :return: the episode returns and lengths
         """
         vec_env = env if isinstance(env, VecEnv) else self._wrap_env(env, verbose=0, monitor_wrapper=False)
+        allowed = (self.observation_space, base_observation_space(self.observation_space))
+        if vec_env.observation_space not in allowed:
+            raise ValueError(
+                f"The evaluation env's observations {vec_env.observation_space} do not match the model's {allowed[0]}"
+            )
         n_envs = vec_env.num_envs
         returns: list[float] = []
         lengths: list[int] = []
@@ -404,13 +409,7 @@ class CommandAlgorithm(BaseAlgorithm):
         obs = vec_env.reset()
         command = self.policy.initial_command(n_envs)
         while len(returns) < n_eval_episodes:
-            obs_tensor, _ = self.policy.obs_to_tensor(obs)
-            command_tensor = th.as_tensor(np.stack(command, axis=1), dtype=th.float32, device=self.device)
-            with th.no_grad():
-                actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
-            actions = actions.reshape((-1, *self.action_space.shape))
-            if isinstance(self.action_space, spaces.Box):
-                actions = np.clip(actions, self.action_space.low, self.action_space.high)
+            actions = self._act(self._base_obs(obs), np.stack(command, axis=1), deterministic)
             obs, rewards, dones, _ = vec_env.step(actions)
             current_return += rewards
             current_length += 1

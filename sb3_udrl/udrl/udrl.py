@@ -37,6 +37,11 @@ class UDRL(CommandAlgorithm):
     :param last_few: number of best episodes the exploratory command is computed from (section 2.3.4)
     :param return_scale: factor the desired return is multiplied by before entering the network (section 3.2)
     :param horizon_scale: factor the desired horizon is multiplied by before entering the network (section 3.2)
+    :param truncation_aware_horizon: compute the exploratory horizon from the ``last_few`` best episodes that
+        *terminated*, leaving out those cut by a time limit (whose length is the env's, not an outcome of the agent);
+        all of them when none terminated. False: the paper's mean length of all ``last_few`` episodes
+    :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
+        (the paper caps it at evaluation only; the original research code capped both)
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -62,6 +67,8 @@ class UDRL(CommandAlgorithm):
         last_few: int = 75,
         return_scale: float = 0.02,
         horizon_scale: float = 0.01,
+        truncation_aware_horizon: bool = True,
+        cap_desired_return: bool = True,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -96,10 +103,13 @@ class UDRL(CommandAlgorithm):
             self.last_few = self.replay_size
         self.return_scale = _check_positive_float("return_scale", return_scale)
         self.horizon_scale = _check_positive_float("horizon_scale", horizon_scale)
+        self.truncation_aware_horizon = bool(truncation_aware_horizon)
+        self.cap_desired_return = bool(cap_desired_return)
         # Most recent exploratory command statistics (section 2.3.4); saved with the model
         self.exploratory_return_mean = 0.0
         self.exploratory_return_std = 0.0
         self.exploratory_horizon = 1.0
+        self.exploratory_return_cap = np.inf
         if _init_setup_model:
             self._setup_model()
 
@@ -122,19 +132,27 @@ class UDRL(CommandAlgorithm):
         returns = buffer.ep_return[best]
         self.exploratory_return_mean = float(returns.mean())
         self.exploratory_return_std = float(returns.std())
-        self.exploratory_horizon = float(buffer.ep_length[best].mean())
+        lengths = buffer.ep_length[best]
+        if self.truncation_aware_horizon and not buffer.ep_truncated[best].all():
+            lengths = lengths[~buffer.ep_truncated[best]]
+        self.exploratory_horizon = float(lengths.mean())
+        self.exploratory_return_cap = float(buffer.ep_return[: buffer.n_episodes].max())
 
     def _sample_exploratory_commands(self, n: int) -> np.ndarray:
         """``d_h = mean length``, ``d_r ~ U[M, M + S]`` of the ``last_few`` best episodes (section 2.3.4)."""
         desired_returns = self._rng.uniform(
             self.exploratory_return_mean, self.exploratory_return_mean + self.exploratory_return_std, size=n
         )
+        if self.cap_desired_return:
+            desired_returns = np.minimum(desired_returns, self.exploratory_return_cap)
         desired_horizons = np.full(n, self.exploratory_horizon)
         return np.stack([desired_returns, desired_horizons], axis=1)
 
     def _update_command(self, command: np.ndarray, rewards: np.ndarray) -> np.ndarray:
         """Algorithm 2: ``d_r <- d_r - r_t``, ``d_h <- max(d_h - 1, 1)``."""
         command[:, 0] -= rewards
+        if self.cap_desired_return:
+            np.minimum(command[:, 0], self.exploratory_return_cap, out=command[:, 0])
         command[:, 1] = np.maximum(command[:, 1] - 1, 1)
         return command
 
@@ -142,9 +160,7 @@ class UDRL(CommandAlgorithm):
         """Section 2.3.6: evaluate with ``d_r = M`` and the most recent exploratory horizon; cap ``d_r`` at the best
         return in the replay."""
         self.policy.eval_command.copy_(th.tensor([self.exploratory_return_mean, self.exploratory_horizon], dtype=th.float32))
-        buffer = self.replay_buffer
-        if buffer is not None and buffer.n_episodes > 0:
-            self.policy.max_return.fill_(float(buffer.ep_return[: buffer.n_episodes].max()))
+        self.policy.max_return.fill_(self.exploratory_return_cap)
 
     def _update_eval_command(self) -> None:
         self._update_command_statistics()
