@@ -246,30 +246,41 @@ def _fill_replay(model, episodes):
         model.replay_buffer.add_episode(obs, np.zeros(length, dtype=np.int64), rewards, truncated=truncated)
 
 
-@pytest.mark.parametrize("truncation_aware", [True, False])
-def test_exploratory_command_statistics(truncation_aware):
+@pytest.mark.parametrize(
+    "command_episodes, expected",
+    [
+        # (M, S from the returns, horizon)
+        ("all", ([100.0, 90.0, 80.0], 500.0)),
+        ("terminated", ([90.0, 80.0, 10.0], (300 + 200 + 50) / 3)),
+        ("terminated_horizon", ([100.0, 90.0, 80.0], (300 + 200 + 50) / 3)),
+    ],
+)
+def test_exploratory_command_statistics(command_episodes, expected):
     """Section 2.3.4: from the last_few best episodes, d_h = mean length, d_r ~ U[M, M + S]."""
-    model = UDRL("MlpPolicy", "CartPole-v1", seed=0, replay_size=10, last_few=3, truncation_aware_horizon=truncation_aware)
-    # the three best: returns 100 (truncated at 1000 steps), 90 (300 steps), 80 (200 steps)
-    _fill_replay(model, [(100.0, 1000, True), (90.0, 300, False), (80.0, 200, False), (10.0, 50, False)])
+    model = UDRL("MlpPolicy", "CartPole-v1", seed=0, replay_size=10, last_few=3, command_episodes=command_episodes)
+    # the best one is cut by a time limit at 1000 steps
+    _fill_replay(model, [(100.0, 1000, True), (90.0, 300, False), (80.0, 200, False), (10.0, 50, False), (5.0, 5, True)])
     model._update_eval_command()
-    assert np.isclose(model.exploratory_return_mean, 90.0)
-    assert np.isclose(model.exploratory_return_std, np.std([100.0, 90.0, 80.0]))
-    expected_horizon = 250.0 if truncation_aware else 500.0
+    returns, expected_horizon = expected
+    assert np.isclose(model.exploratory_return_mean, np.mean(returns))
+    assert np.isclose(model.exploratory_return_std, np.std(returns))
     assert np.isclose(model.exploratory_horizon, expected_horizon)
     commands = model._sample_exploratory_commands(1000)
-    assert commands[:, 0].min() >= 90.0 and commands[:, 0].max() <= 90.0 + model.exploratory_return_std
+    mean, std = model.exploratory_return_mean, model.exploratory_return_std
+    assert commands[:, 0].min() >= mean and commands[:, 0].max() <= mean + std
     assert np.all(commands[:, 1] == expected_horizon)
     # Evaluation command (section 2.3.6): d_r = M, d_h = the exploratory horizon, capped at the best return
-    np.testing.assert_allclose(model.policy.eval_command.numpy(), [90.0, expected_horizon])
+    np.testing.assert_allclose(model.policy.eval_command.numpy(), [mean, expected_horizon], rtol=1e-6)
     assert np.isclose(float(model.policy.max_return), 100.0)
 
 
-def test_truncation_aware_horizon_falls_back_when_all_truncated():
+def test_terminated_commands_fall_back_when_all_truncated():
     model = UDRL("MlpPolicy", "CartPole-v1", replay_size=10, last_few=2)
-    _fill_replay(model, [(100.0, 500, True), (90.0, 300, True), (5.0, 20, False)])
+    _fill_replay(model, [(100.0, 500, True), (90.0, 300, True), (5.0, 20, True)])
     model._update_eval_command()
-    assert model.exploratory_horizon == 400.0
+    assert model.exploratory_horizon == 400.0 and np.isclose(model.exploratory_return_mean, 95.0)
+    with pytest.raises(ValueError, match="command_episodes must be one of"):
+        UDRL("MlpPolicy", "CartPole-v1", command_episodes="best")
 
 
 @pytest.mark.parametrize("cap", [True, False])

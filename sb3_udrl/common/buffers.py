@@ -153,13 +153,17 @@ class EpisodicReplayBuffer:
         self.ep_start[:n][order] = new_starts
         self.pos = used
 
-    def top_episodes(self, k: int) -> np.ndarray:
-        """Table indices of the ``k`` kept episodes with the highest returns (the paper's ``last_few``)."""
-        k = min(k, self.n_episodes)
-        returns = self.ep_return[: self.n_episodes]
-        if k == self.n_episodes:
-            return np.arange(k)
-        return np.argpartition(returns, -k)[-k:]
+    def top_episodes(self, k: int, among: np.ndarray | None = None) -> np.ndarray:
+        """
+        Table indices of the ``k`` kept episodes with the highest returns (the paper's ``last_few``).
+
+        :param k: number of episodes
+        :param among: boolean mask over the kept episodes to choose from (default: all)
+        """
+        candidates = np.arange(self.n_episodes) if among is None else np.flatnonzero(among[: self.n_episodes])
+        if k >= len(candidates):
+            return candidates
+        return candidates[np.argpartition(self.ep_return[candidates], -k)[-k:]]
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> CommandSamples:
         """

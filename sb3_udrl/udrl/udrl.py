@@ -14,6 +14,8 @@ from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
 
 SelfUDRL = TypeVar("SelfUDRL", bound="UDRL")
 
+COMMAND_EPISODES = ("all", "terminated", "terminated_horizon")
+
 
 class UDRL(CommandAlgorithm):
     """
@@ -37,9 +39,10 @@ class UDRL(CommandAlgorithm):
     :param last_few: number of best episodes the exploratory command is computed from (section 2.3.4)
     :param return_scale: factor the desired return is multiplied by before entering the network (section 3.2)
     :param horizon_scale: factor the desired horizon is multiplied by before entering the network (section 3.2)
-    :param truncation_aware_horizon: compute the exploratory horizon from the ``last_few`` best episodes that
-        *terminated*, leaving out those cut by a time limit (whose length is the env's, not an outcome of the agent);
-        all of them when none terminated. False: the paper's mean length of all ``last_few`` episodes
+    :param command_episodes: which of the best episodes the exploratory command (section 2.3.4) is computed from:
+        ``"all"`` (the paper: the ``last_few`` best), ``"terminated"`` (the ``last_few`` best that *terminated*:
+        episodes cut by a time limit have no outcome to command, see the README) or ``"terminated_horizon"``
+        (returns from all, horizon from the terminated ones). Falls back to ``"all"`` while none terminated.
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
@@ -67,7 +70,7 @@ class UDRL(CommandAlgorithm):
         last_few: int = 75,
         return_scale: float = 0.02,
         horizon_scale: float = 0.01,
-        truncation_aware_horizon: bool = True,
+        command_episodes: str = "terminated",
         cap_desired_return: bool = True,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -103,7 +106,9 @@ class UDRL(CommandAlgorithm):
             self.last_few = self.replay_size
         self.return_scale = _check_positive_float("return_scale", return_scale)
         self.horizon_scale = _check_positive_float("horizon_scale", horizon_scale)
-        self.truncation_aware_horizon = bool(truncation_aware_horizon)
+        if command_episodes not in COMMAND_EPISODES:
+            raise ValueError(f"command_episodes must be one of {COMMAND_EPISODES}, got {command_episodes!r}")
+        self.command_episodes = command_episodes
         self.cap_desired_return = bool(cap_desired_return)
         # Most recent exploratory command statistics (section 2.3.4); saved with the model
         self.exploratory_return_mean = 0.0
@@ -128,14 +133,17 @@ class UDRL(CommandAlgorithm):
         buffer = self.replay_buffer
         if buffer is None or buffer.n_episodes == 0:
             return
+        terminated = ~buffer.ep_truncated[: buffer.n_episodes]
+        use_terminated = self.command_episodes != "all" and terminated.any()
         best = buffer.top_episodes(self.last_few)
+        if use_terminated and self.command_episodes == "terminated":
+            best = buffer.top_episodes(self.last_few, among=terminated)
         returns = buffer.ep_return[best]
         self.exploratory_return_mean = float(returns.mean())
         self.exploratory_return_std = float(returns.std())
-        lengths = buffer.ep_length[best]
-        if self.truncation_aware_horizon and not buffer.ep_truncated[best].all():
-            lengths = lengths[~buffer.ep_truncated[best]]
-        self.exploratory_horizon = float(lengths.mean())
+        if use_terminated and self.command_episodes == "terminated_horizon":
+            best = buffer.top_episodes(self.last_few, among=terminated)
+        self.exploratory_horizon = float(buffer.ep_length[best].mean())
         self.exploratory_return_cap = float(buffer.ep_return[: buffer.n_episodes].max())
 
     def _sample_exploratory_commands(self, n: int) -> np.ndarray:

@@ -1,0 +1,104 @@
+"""Speed of a whole UDRL run against random-action stepping of the same SB3 VecEnv, measured in one process.
+
+    python benchmarks/speed_benchmark.py --env LunarLander-v3 --n-timesteps 3000000
+
+Writes benchmarks/results/speed_{env}.json: wall time of random stepping, of the whole UDRL run (collection +
+training), of its collection alone (env steps + inference + bookkeeping), and their ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.env_util import make_vec_env
+
+import sb3_udrl
+from sb3_udrl import UDRL
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def random_stepping_seconds(make_env, n_timesteps: int) -> float:
+    env = make_env()
+    env.reset()
+    n_steps = n_timesteps // env.num_envs
+    start = time.perf_counter()
+    for _ in range(n_steps):
+        env.step(np.array([env.action_space.sample() for _ in range(env.num_envs)]))
+    seconds = time.perf_counter() - start
+    env.close()
+    return seconds
+
+
+def main() -> None:
+    from benchmarks.udrl_benchmark import import_by_name, load_hyperparams  # same hyperparameters as the benchmark
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="LunarLander-v3")
+    parser.add_argument("--n-timesteps", type=int, default=3_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--params", nargs="*", default=[], help="hyperparameter overrides key:value")
+    args = parser.parse_args()
+    th.set_num_threads(1)
+
+    params = load_hyperparams(args.env, args.params)
+    n_envs = params.pop("n_envs", 1)
+    params.pop("n_timesteps", None)
+    wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
+
+    def make_env():
+        return make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class)
+
+    random_seconds = random_stepping_seconds(make_env, args.n_timesteps)
+
+    model = UDRL(env=make_env(), seed=args.seed, **params)
+    timers = {"collect": 0.0, "train": 0.0}
+    for name, method_name in (("collect", "collect_rollouts"), ("train", "train")):
+        method = getattr(model, method_name)
+
+        def timed(*a, _method=method, _name=name, **kw):
+            start = time.perf_counter()
+            try:
+                return _method(*a, **kw)
+            finally:
+                timers[_name] += time.perf_counter() - start
+
+        setattr(model, method_name, timed)
+    start = time.perf_counter()
+    model.learn(args.n_timesteps, log_interval=None)
+    udrl_seconds = time.perf_counter() - start
+    steps = model.num_timesteps
+
+    result = dict(
+        env=args.env,
+        n_envs=n_envs,
+        vec_env="DummyVecEnv" + (f" + {wrapper_class.__name__}" if wrapper_class else ""),
+        n_timesteps=steps,
+        machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, 1 thread",
+        sb3_udrl_version=sb3_udrl.__version__,
+        random_stepping_seconds=random_seconds,
+        random_steps_per_second=args.n_timesteps / random_seconds,
+        udrl_seconds=udrl_seconds,
+        udrl_collect_seconds=timers["collect"],
+        udrl_train_seconds=timers["train"],
+        n_gradient_steps=model._n_updates,
+        collection_steps_per_second=steps / timers["collect"],
+        collection_speed_ratio=(steps / timers["collect"]) / (args.n_timesteps / random_seconds),
+        whole_run_time_ratio=udrl_seconds / (random_seconds * steps / args.n_timesteps),
+        final_replay_best_return=float(model.replay_buffer.ep_return[: model.replay_buffer.n_episodes].max()),
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"speed_{args.env}.json").write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
