@@ -35,7 +35,10 @@ def load_hyperparams(env_id: str, overrides: list[str]) -> dict[str, Any]:
         params = dict(yaml.safe_load(file)[env_id])
     for item in overrides:
         key, value = item.split(":", 1)
-        params[key] = eval(value)
+        try:
+            params[key] = eval(value)
+        except (NameError, SyntaxError):  # a bare word: a string (shells strip quotes)
+            params[key] = value
     if isinstance(params.get("policy_kwargs"), str):
         params["policy_kwargs"] = eval(params["policy_kwargs"])
     return params

@@ -1,0 +1,92 @@
+"""Merge per-seed benchmark files (udrl_{env}_{name}_s{seed}.json) into one summary per variant, with plots.
+
+    python benchmarks/summarize.py --env LunarLander-v3 --names paper fix2 --at 1000000 3000000
+
+Writes benchmarks/results/udrl_{env}_{name}.json and .png (all seeds) and prints a markdown table: median, min and
+max over seeds of the evaluation return at each step count of --at (the last evaluation at or before it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load_runs(env: str, name: str) -> list[dict[str, Any]]:
+    runs = []
+    for path in sorted(RESULTS.glob(f"udrl_{env}_{name}_s*.json")):
+        runs.extend(json.loads(path.read_text())["runs"])
+    return sorted(runs, key=lambda run: run["seed"])
+
+
+def value_at(run: dict[str, Any], steps: int, key: str = "mean_return") -> float:
+    values = [record[key] for record in run["curve"] if record["timesteps"] <= steps + 50_000]
+    return values[-1] if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--names", nargs="+", required=True)
+    parser.add_argument("--at", type=int, nargs="+", default=[1_000_000, 3_000_000])
+    args = parser.parse_args()
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = []
+    for name in args.names:
+        runs = load_runs(args.env, name)
+        if not runs:
+            continue
+        summary: dict[str, Any] = dict(env=args.env, algo="UDRL", variant=name, seeds=[r["seed"] for r in runs])
+        for steps in args.at:
+            for key in ("mean_return", "mean_return_other_mode", "desired_horizon"):
+                values = [value_at(run, steps, key) for run in runs]
+                summary[f"{key}_at_{steps}"] = dict(
+                    per_seed=values, median=float(np.median(values)), min=float(np.min(values)), max=float(np.max(values))
+                )
+        summary["train_seconds_per_seed"] = [run["train_seconds"] for run in runs]
+        summary["runs"] = runs
+        (RESULTS / f"udrl_{args.env}_{name}.json").write_text(json.dumps(summary, indent=1))
+
+        fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+        for run in runs:
+            steps = [r["timesteps"] for r in run["curve"]]
+            axes[0].plot(steps, [r["mean_return"] for r in run["curve"]], label=f"seed {run['seed']}")
+            axes[1].plot(steps, [r["desired_horizon"] for r in run["curve"]], label=f"seed {run['seed']}")
+        axes[0].set_ylabel("evaluation return (greedy)")
+        axes[1].set_ylabel("exploratory desired horizon")
+        for ax in axes:
+            ax.set_xlabel("environment steps")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        fig.suptitle(f"UDRL ({name}) on {args.env}")
+        fig.tight_layout()
+        fig.savefig(RESULTS / f"udrl_{args.env}_{name}.png", dpi=90)
+        plt.close(fig)
+
+        for steps in args.at:
+            greedy = summary[f"mean_return_at_{steps}"]
+            sampled = summary[f"mean_return_other_mode_at_{steps}"]
+            horizon = summary[f"desired_horizon_at_{steps}"]
+            rows.append(
+                f"| {name} | {steps / 1e6:g}M | {len(runs)} | {greedy['median']:.0f} | "
+                f"{greedy['min']:.0f} .. {greedy['max']:.0f} | {sampled['median']:.0f} | "
+                f"{horizon['median']:.0f} (max {horizon['max']:.0f}) |"
+            )
+    print("| variant | steps | seeds | median return (greedy) | min .. max | median return (sampled) | desired horizon |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
