@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -100,8 +101,6 @@ class UDRL(CommandAlgorithm):
         self.last_few = _check_positive_int("last_few", last_few)
         if self.last_few > self.replay_size:
             # Construction happens outside rl-zoo3's tuning try-block: clamp rather than fail (as ARS does)
-            import warnings
-
             warnings.warn(f"last_few={last_few} > replay_size={replay_size}: using last_few={replay_size}", stacklevel=2)
             self.last_few = self.replay_size
         self.return_scale = _check_positive_float("return_scale", return_scale)
