@@ -54,9 +54,18 @@ class EvalLogger(BaseCallback):
     """Closed-loop evaluation (UDRL.evaluate) every ``eval_freq`` steps; its time is kept out of the training time."""
 
     def __init__(
-        self, env_id: str, eval_freq: int, n_eval_episodes: int, seed: int, deterministic: bool, wrapper_class: Any = None
+        self,
+        env_id: str,
+        eval_freq: int,
+        n_eval_episodes: int,
+        seed: int,
+        deterministic: bool,
+        wrapper_class: Any = None,
+        both_modes: bool = True,
     ) -> None:
         super().__init__()
+        self.both_modes = both_modes
+        self.on_record: Any = None  # called after each evaluation (writes the partial results)
         self.eval_env = make_vec_env(env_id, n_envs=min(n_eval_episodes, 10), seed=seed + 10_000, wrapper_class=wrapper_class)
         self.eval_freq, self.n_eval_episodes, self.deterministic = eval_freq, n_eval_episodes, deterministic
         self.next_eval = eval_freq
@@ -68,7 +77,11 @@ class EvalLogger(BaseCallback):
             self.next_eval += self.eval_freq
             start = time.perf_counter()
             returns, lengths = self.model.evaluate(self.eval_env, self.n_eval_episodes, deterministic=self.deterministic)
-            other_returns, _ = self.model.evaluate(self.eval_env, self.n_eval_episodes, deterministic=not self.deterministic)
+            other_returns = [float("nan")]
+            if self.both_modes:
+                other_returns, _ = self.model.evaluate(
+                    self.eval_env, self.n_eval_episodes, deterministic=not self.deterministic
+                )
             self.eval_seconds += time.perf_counter() - start
             record = dict(
                 timesteps=self.num_timesteps,
@@ -86,10 +99,13 @@ class EvalLogger(BaseCallback):
             self.records.append(record)
             if self.verbose:
                 print(record, flush=True)
+            if self.on_record is not None:
+                self.on_record(self)
         return True
 
 
-def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+def run(args: argparse.Namespace, seed: int, write: Any) -> dict[str, Any]:
+    """Train one seed; ``write(partial_result)`` is called after every evaluation and at the end."""
     params = load_hyperparams(args.env, args.params)
     n_envs = params.pop("n_envs", 1)
     n_timesteps = int(args.n_timesteps or params.pop("n_timesteps"))
@@ -97,24 +113,34 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
     env = make_vec_env(args.env, n_envs=n_envs, seed=seed, wrapper_class=wrapper_class)
     model = UDRL(env=env, seed=seed, **params)
-    callback = EvalLogger(args.env, args.eval_freq, args.n_eval_episodes, seed, not args.stochastic_eval, wrapper_class)
+    callback = EvalLogger(
+        args.env, args.eval_freq, args.n_eval_episodes, seed, not args.stochastic_eval, wrapper_class, not args.one_mode
+    )
     callback.verbose = 1
     start = time.perf_counter()
+
+    def result(complete: bool) -> dict[str, Any]:
+        wall = time.perf_counter() - start
+        curve = callback.records
+        return dict(
+            seed=seed,
+            complete=complete,
+            params={k: str(v) for k, v in params.items()},
+            n_envs=n_envs,
+            n_timesteps=n_timesteps,
+            timesteps_done=model.num_timesteps,
+            wall_seconds=wall,
+            train_seconds=wall - callback.eval_seconds,
+            final_return=curve[-1]["mean_return"] if curve else float("nan"),
+            best_return=max((r["mean_return"] for r in curve), default=float("nan")),
+            curve=list(curve),
+        )
+
+    callback.on_record = lambda _: write(result(complete=False))
     model.learn(n_timesteps, callback=callback, log_interval=None)
-    wall = time.perf_counter() - start
-    curve = callback.records
-    final = curve[-1]["mean_return"] if curve else float("nan")
-    return dict(
-        seed=seed,
-        params={k: str(v) for k, v in params.items()},
-        n_envs=n_envs,
-        n_timesteps=n_timesteps,
-        wall_seconds=wall,
-        train_seconds=wall - callback.eval_seconds,
-        final_return=final,
-        best_return=max((r["mean_return"] for r in curve), default=float("nan")),
-        curve=curve,
-    )
+    final = result(complete=True)
+    write(final)
+    return final
 
 
 def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
@@ -145,6 +171,7 @@ def main() -> None:
     parser.add_argument("--eval-freq", type=int, default=50_000)
     parser.add_argument("--n-eval-episodes", type=int, default=20)
     parser.add_argument("--stochastic-eval", action="store_true", help="sample actions at evaluation (the paper's way)")
+    parser.add_argument("--one-mode", action="store_true", help="evaluate in one action mode only (cheaper)")
     parser.add_argument("--params", nargs="*", default=[], help="hyperparameter overrides key:value")
     parser.add_argument("--name", default="", help="suffix of the result files")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -152,25 +179,30 @@ def main() -> None:
     th.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = f"udrl_{args.env}{'_' + args.name if args.name else ''}"
-    results = []
-    for seed in args.seeds:
-        results.append(run(args, seed))
-        finals = [r["final_return"] for r in results]
+    results: list[dict[str, Any]] = []
+
+    def write(current: dict[str, Any]) -> None:
+        runs = [*results, current]
+        finals = [r["final_return"] for r in runs]
         summary = dict(
             env=args.env,
             algo="UDRL",
             sb3_udrl_version=sb3_udrl.__version__,
             command=" ".join(["python", *os.sys.argv]),
-            seeds=[r["seed"] for r in results],
+            seeds=[r["seed"] for r in runs],
+            complete=all(r["complete"] for r in runs),
             final_returns=finals,
             median_final_return=float(np.median(finals)),
             min_final_return=float(np.min(finals)),
             max_final_return=float(np.max(finals)),
-            median_train_seconds=float(np.median([r["train_seconds"] for r in results])),
-            runs=results,
+            median_train_seconds=float(np.median([r["train_seconds"] for r in runs])),
+            runs=runs,
         )
         (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1))
-        plot(results, f"UDRL on {args.env} ({len(results)} seeds)", RESULTS / f"{stem}.png")
+        plot(runs, f"UDRL on {args.env} ({len(runs)} seeds)", RESULTS / f"{stem}.png")
+
+    for seed in args.seeds:
+        results.append(run(args, seed, write))
         print(f"seed {seed}: final {results[-1]['final_return']:.1f}, train {results[-1]['train_seconds']:.0f}s", flush=True)
 
 
