@@ -19,14 +19,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load_runs(env: str, name: str) -> list[dict[str, Any]]:
+    """Runs of the per-seed files ``udrl_{env}[_{name}]_s{seed}.json`` (``name="default"``: no infix)."""
     runs = []
-    for path in sorted(RESULTS.glob(f"udrl_{env}_{name}_s*.json")):
+    infix = "" if name == "default" else f"_{name}"
+    for path in sorted(RESULTS.glob(f"udrl_{env}{infix}_s[0-9]*.json")):
         runs.extend(json.loads(path.read_text())["runs"])
     return sorted(runs, key=lambda run: run["seed"])
 
 
 def value_at(run: dict[str, Any], steps: int, key: str = "mean_return") -> float:
-    values = [record[key] for record in run["curve"] if record["timesteps"] <= steps + 50_000]
+    """The last evaluation at or just after ``steps`` (NaN if the run has not got that far)."""
+    values = [record[key] for record in run["curve"] if steps - 50_000 <= record["timesteps"] <= steps + 50_000]
     return values[-1] if values else float("nan")
 
 
@@ -51,10 +54,16 @@ def main() -> None:
         for steps in args.at:
             for key in ("mean_return", "mean_return_other_mode", "desired_horizon"):
                 values = [value_at(run, steps, key) for run in runs]
+                reached = [v for v in values if np.isfinite(v)]
                 summary[f"{key}_at_{steps}"] = dict(
-                    per_seed=values, median=float(np.median(values)), min=float(np.min(values)), max=float(np.max(values))
+                    per_seed=values,
+                    n_seeds=len(reached),
+                    median=float(np.median(reached)) if reached else float("nan"),
+                    min=float(np.min(reached)) if reached else float("nan"),
+                    max=float(np.max(reached)) if reached else float("nan"),
                 )
         summary["train_seconds_per_seed"] = [run["train_seconds"] for run in runs]
+        summary["timesteps_done_per_seed"] = [run.get("timesteps_done", run["n_timesteps"]) for run in runs]
         summary["runs"] = runs
         (RESULTS / f"udrl_{args.env}_{name}.json").write_text(json.dumps(summary, indent=1))
 
@@ -79,7 +88,7 @@ def main() -> None:
             sampled = summary[f"mean_return_other_mode_at_{steps}"]
             horizon = summary[f"desired_horizon_at_{steps}"]
             rows.append(
-                f"| {name} | {steps / 1e6:g}M | {len(runs)} | {greedy['median']:.0f} | "
+                f"| {name} | {steps / 1e6:g}M | {greedy['n_seeds']} | {greedy['median']:.0f} | "
                 f"{greedy['min']:.0f} .. {greedy['max']:.0f} | {sampled['median']:.0f} | "
                 f"{horizon['median']:.0f} (max {horizon['max']:.0f}) |"
             )
