@@ -21,3 +21,16 @@ TINY = dict(
     last_few=5,
     policy_kwargs=dict(net_arch=[16, 16]),
 )
+
+
+# Small configuration that learns CartPole in ~10k steps (used where a test needs a trained agent).
+CARTPOLE_LEARNS = dict(
+    n_warm_up_episodes=10,
+    n_episodes_per_iter=10,
+    last_few=10,
+    replay_size=100,
+    batch_size=256,
+    n_updates_per_iter=50,
+    return_scale=0.01,
+    horizon_scale=0.01,
+)

@@ -5,7 +5,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
 from sb3_udrl import UDRL, RewardFeedback
-from tests.conftest import TINY
+from tests.conftest import CARTPOLE_LEARNS, TINY
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
@@ -64,14 +64,7 @@ def test_evaluate_policy_matches_closed_loop_evaluation():
         "MlpPolicy",
         make_vec_env("CartPole-v1", n_envs=1, seed=0, wrapper_class=RewardFeedback),
         seed=0,
-        n_warm_up_episodes=10,
-        n_episodes_per_iter=10,
-        last_few=10,
-        replay_size=100,
-        batch_size=256,
-        n_updates_per_iter=50,
-        return_scale=0.01,
-        horizon_scale=0.01,
+        **CARTPOLE_LEARNS,
     ).learn(10_000)
     env = make_vec_env("CartPole-v1", n_envs=1, seed=42, wrapper_class=RewardFeedback)
     returns, _ = evaluate_policy(model, env, n_eval_episodes=5, deterministic=True, return_episode_rewards=True)

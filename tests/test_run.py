@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNorm
 
 from sb3_udrl import UDRL, RewardFeedback
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS
-from tests.conftest import TINY
+from tests.conftest import CARTPOLE_LEARNS, TINY
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
@@ -223,14 +223,7 @@ def test_learns_cartpole():
         "MlpPolicy",
         "CartPole-v1",
         seed=0,
-        n_warm_up_episodes=10,
-        n_episodes_per_iter=10,
-        last_few=10,
-        replay_size=100,
-        batch_size=256,
-        n_updates_per_iter=50,
-        return_scale=0.01,
-        horizon_scale=0.01,
+        **CARTPOLE_LEARNS,
     )
     model.learn(15_000)
     returns, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=5, seed=123), n_eval_episodes=10)
