@@ -285,3 +285,37 @@ def test_training_command_update(cap):
     command = np.array([[95.0, 2.0], [95.0, 1.0]])
     command = model._update_command(command, np.array([-10.0, 3.0]))
     np.testing.assert_allclose(command, [[100.0 if cap else 105.0, 1.0], [92.0, 1.0]])
+
+
+def test_store_truncated_false_drops_time_limit_cuts():
+    """Truncated episodes stay out of the replay once it holds a terminated one (their horizon is the time limit's)."""
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
+    kept = UDRL("MlpPolicy", env, seed=0, **TINY).learn(600).replay_buffer
+    dropped = UDRL("MlpPolicy", env, seed=0, store_truncated=False, **TINY).learn(600).replay_buffer
+    assert kept.ep_truncated[: kept.n_episodes].any()
+    terminated = ~dropped.ep_truncated[: dropped.n_episodes]
+    assert terminated.any()
+    # Only truncated episodes that came before the first terminated one can remain
+    assert dropped.ep_truncated[: dropped.n_episodes].sum() < kept.ep_truncated[: kept.n_episodes].sum()
+    # Pendulum only truncates: its episodes are all stored
+    pendulum = UDRL("MlpPolicy", "Pendulum-v1", seed=0, store_truncated=False, **TINY).learn(1000)
+    assert pendulum.replay_buffer.n_episodes == pendulum._episode_num >= 5
+
+
+def test_overlap_training():
+    """Updates in a learner thread: reproducible, every episode stored, weights copied back, callbacks stop it."""
+
+    def run(**kwargs):
+        env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+        return UDRL("MlpPolicy", env, seed=0, overlap_training=True, **{**TINY, "replay_size": 1000}, **kwargs)
+
+    first, second = run().learn(1500), run().learn(1500)
+    assert first._n_updates > 0 and first._learner_policy is None
+    for a, b in zip(first.policy.parameters(), second.policy.parameters(), strict=True):
+        assert th.equal(a, b)
+    assert first.replay_buffer.n_episodes == first._episode_num
+    # The acting policy received the learner's weights and Adam state
+    assert first.policy.optimizer.state_dict()["state"][0]["step"] == first._n_updates
+    # A callback stopping the run mid-collection ends learn() with the thread joined
+    stopped = run().learn(100_000, callback=StopTrainingOnMaxEpisodes(max_episodes=30))
+    assert stopped.num_timesteps < 100_000 and stopped._learner_policy is None

@@ -8,6 +8,7 @@ import copy
 import io
 import pathlib
 import sys
+import threading
 import time
 import zipfile
 from abc import abstractmethod
@@ -65,6 +66,9 @@ class CommandAlgorithm(BaseAlgorithm):
     :param n_updates_per_iter: gradient steps per iteration
     :param n_episodes_per_iter: episodes collected per iteration
     :param n_warm_up_episodes: random-action episodes that fill the replay first
+    :param overlap_training: run each iteration's gradient steps in a background thread while the episodes of the
+        iteration are collected with the weights of the previous iteration (the acting policy lags the learner by
+        one iteration; about twice as fast with a free core). False: the paper's order, train then collect
     :param policy_kwargs: keyword arguments of the policy
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -88,6 +92,7 @@ class CommandAlgorithm(BaseAlgorithm):
         n_updates_per_iter: int,
         n_episodes_per_iter: int,
         n_warm_up_episodes: int,
+        overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -119,10 +124,16 @@ class CommandAlgorithm(BaseAlgorithm):
         self.n_updates_per_iter = _check_positive_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
         self.n_episodes_per_iter = _check_positive_int("n_episodes_per_iter", n_episodes_per_iter)
         self.n_warm_up_episodes = _check_positive_int("n_warm_up_episodes", n_warm_up_episodes)
+        self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
         self._rng = np.random.default_rng(seed)
+        self._train_rng = np.random.default_rng(None if seed is None else seed + 1)
+        self._learner_policy: CommandPolicy | None = None
+        self._deferred_episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] | None = None
         self._last_loss = float("nan")
+        #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
+        self.store_truncated = True
 
     # ----------------------------------------------------------------------------------------------------------
     # Set-up
@@ -130,6 +141,8 @@ class CommandAlgorithm(BaseAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
+        self._train_rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
+        self._learner_policy = None
         self.policy = self.policy_class(  # type: ignore[assignment]
             self.observation_space, self.action_space, self.lr_schedule, **self._policy_kwargs()
         )
@@ -147,7 +160,15 @@ class CommandAlgorithm(BaseAlgorithm):
         return EpisodicReplayBuffer(self.buffer_size, base_observation_space(self.observation_space), self.action_space)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_staging", "_command", "_rng"]
+        return [
+            *super()._excluded_save_params(),
+            "_staging",
+            "_command",
+            "_rng",
+            "_train_rng",
+            "_learner_policy",
+            "_deferred_episodes",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -176,21 +197,30 @@ class CommandAlgorithm(BaseAlgorithm):
         if not th.isfinite(loss):
             raise ValueError(f"non-finite training loss ({loss.item()})")
 
+    @property
+    def learner_policy(self) -> CommandPolicy:
+        """The policy ``train()`` updates: ``self.policy``, or with ``overlap_training`` inside ``learn()`` its copy,
+        whose weights are copied into ``self.policy`` at the end of every iteration."""
+        return self.policy if self._learner_policy is None else self._learner_policy
+
     @contextmanager
-    def _restore_if_diverged(self) -> Iterator[None]:
+    def _restore_if_diverged(self, policy: CommandPolicy | None = None) -> Iterator[None]:
         """
         Run a block of updates; if they make the loss or the weights non-finite, put the policy and its optimiser
         back as they were before the block and raise ``ValueError`` (rl-zoo3 prunes a trial on it).
+
+        :param policy: the policy being updated (default: ``self.policy``)
         """
-        policy_state = copy.deepcopy(self.policy.state_dict())
-        optimizer_state = copy.deepcopy(self.policy.optimizer.state_dict())
+        policy = self.policy if policy is None else policy
+        policy_state = copy.deepcopy(policy.state_dict())
+        optimizer_state = copy.deepcopy(policy.optimizer.state_dict())
         try:
             yield
-            if not all(th.isfinite(param).all() for param in self.policy.parameters()):
+            if not all(th.isfinite(param).all() for param in policy.parameters()):
                 raise ValueError("non-finite weights after the update")
         except ValueError as error:
-            self.policy.load_state_dict(policy_state)
-            self.policy.optimizer.load_state_dict(optimizer_state)
+            policy.load_state_dict(policy_state)
+            policy.optimizer.load_state_dict(optimizer_state)
             raise ValueError(
                 f"Training diverged ({str(error).splitlines()[0]}): lower learning_rate (or the command scales). "
                 "The weights are restored to what they were before this iteration's updates."
@@ -305,7 +335,12 @@ class CommandAlgorithm(BaseAlgorithm):
 
             for i in np.flatnonzero(dones):
                 truncated = bool(infos[i].get("TimeLimit.truncated", False))
-                self.replay_buffer.add_episode(*self._staging.pop(i), truncated=truncated)
+                episode = self._staging.pop(i)
+                if self._deferred_episodes is not None:
+                    # A learner thread samples the replay: keep it unchanged until the thread ends
+                    self._deferred_episodes.append((*(np.copy(a) for a in episode), truncated))
+                elif self._stores(truncated):
+                    self.replay_buffer.add_episode(*episode, truncated=truncated)
                 self._command[i] = self._sample_exploratory_commands(1)[0]
                 self._episode_num += 1
                 n_finished += 1
@@ -315,6 +350,15 @@ class CommandAlgorithm(BaseAlgorithm):
                 self._last_original_obs = self._vec_normalize_env.get_original_obs()
         callback.on_rollout_end()
         return True
+
+    def _stores(self, truncated: bool) -> bool:
+        """Whether an ended episode enters the replay: all do, except time-limit-truncated ones when
+        ``store_truncated`` is False and the replay already holds a terminated episode."""
+        if not truncated or self.store_truncated:
+            return True
+        buffer = self.replay_buffer
+        assert buffer is not None
+        return bool(buffer.ep_truncated[: buffer.n_episodes].all())
 
     # ----------------------------------------------------------------------------------------------------------
     # Training loop (UDRL paper, Algorithm 1)
@@ -347,10 +391,15 @@ class CommandAlgorithm(BaseAlgorithm):
         iteration = 0
         while self.num_timesteps < total_timesteps:
             warm_up = self.replay_buffer.n_episodes == 0
-            if not warm_up and self.n_updates_per_iter > 0:
-                self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
             n_episodes = self.n_warm_up_episodes if warm_up else self.n_episodes_per_iter
-            if not self.collect_rollouts(self.env, callback, n_episodes, random_actions=warm_up):
+            if warm_up or self.n_updates_per_iter == 0:
+                keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=warm_up)
+            elif self.overlap_training:
+                keep_going = self._train_while_collecting(callback, n_episodes)
+            else:
+                self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
+                keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
+            if not keep_going:
                 break
             self._update_eval_command()
             self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
@@ -359,6 +408,41 @@ class CommandAlgorithm(BaseAlgorithm):
                 self.dump_logs()
         callback.on_training_end()
         return self
+
+    def _train_while_collecting(self, callback: BaseCallback, n_episodes: int) -> bool:
+        """
+        One iteration with ``overlap_training``: a thread runs ``train()`` on a copy of the policy while this thread
+        collects episodes with ``self.policy``; the replay is left unchanged until the thread ends (finished episodes
+        are stored afterwards, in order), then the trained weights and optimiser state are copied into
+        ``self.policy``. Torch releases the GIL inside its kernels, so the updates run on a second core.
+        """
+        assert self.env is not None and self.replay_buffer is not None
+        learner = self._learner_policy = copy.deepcopy(self.policy)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
+            except BaseException as error:  # re-raised in the main thread
+                errors.append(error)
+
+        thread = threading.Thread(target=run, name="sb3-udrl-learner", daemon=True)
+        self._deferred_episodes = []
+        thread.start()
+        try:
+            keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
+        finally:
+            thread.join()
+            deferred, self._deferred_episodes = self._deferred_episodes, None
+            for observations, actions, rewards, truncated in deferred:
+                if self._stores(truncated):
+                    self.replay_buffer.add_episode(observations, actions, rewards, truncated=truncated)
+            self._learner_policy = None
+        if errors:
+            raise errors[0]
+        self.policy.load_state_dict(learner.state_dict())
+        self.policy.optimizer.load_state_dict(learner.optimizer.state_dict())
+        return keep_going
 
     def dump_logs(self) -> None:
         """Write the logs of the last iteration (keys grouped like SB3's: ``rollout/``, ``train/``, ``time/``)."""

@@ -46,6 +46,12 @@ class UDRL(CommandAlgorithm):
         (returns from all, horizon from the terminated ones). Falls back to ``"all"`` while none terminated.
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
+    :param store_truncated: store episodes cut by a time limit in the replay. False drops them once the replay holds
+        an episode that terminated: their hindsight horizon ``T - t1`` is the time limit's, not an outcome of the
+        agent (see the README)
+    :param overlap_training: run each iteration's gradient steps in a background thread while its episodes are
+        collected with the previous iteration's weights (one iteration of lag; about twice as fast with a free core).
+        False: Algorithm 1's order
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -73,6 +79,8 @@ class UDRL(CommandAlgorithm):
         horizon_scale: float = 0.01,
         command_episodes: str = "terminated",
         cap_desired_return: bool = True,
+        store_truncated: bool = True,
+        overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -90,6 +98,7 @@ class UDRL(CommandAlgorithm):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
@@ -109,6 +118,7 @@ class UDRL(CommandAlgorithm):
             raise ValueError(f"command_episodes must be one of {COMMAND_EPISODES}, got {command_episodes!r}")
         self.command_episodes = command_episodes
         self.cap_desired_return = bool(cap_desired_return)
+        self.store_truncated = bool(store_truncated)
         # Most recent exploratory command statistics (section 2.3.4); saved with the model
         self.exploratory_return_mean = 0.0
         self.exploratory_return_std = 0.0
@@ -181,22 +191,23 @@ class UDRL(CommandAlgorithm):
     # Training (section 2.3.3)
     def train(self, gradient_steps: int, batch_size: int) -> None:
         assert self.replay_buffer is not None
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
+        policy = self.learner_policy
+        policy.set_training_mode(True)
+        self._update_learning_rate(policy.optimizer)
         losses = []
-        with self._restore_if_diverged():
+        with self._restore_if_diverged(policy):
             for _ in range(gradient_steps):
-                batch = self.replay_buffer.sample(batch_size, self._rng)
+                batch = self.replay_buffer.sample(batch_size, self._train_rng)
                 obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
                 # c = (return achieved from t1 to the end, steps from t1 to the end): shape (batch, 2)
                 command = th.as_tensor(np.stack([batch.desired_returns, batch.desired_horizons], axis=1), device=self.device)
                 actions = th.as_tensor(batch.actions, device=self.device)
                 # Cross-entropy (Discrete) / Gaussian negative log-likelihood (Box) of the action taken at t1
-                loss = -self.policy.distribution(obs, command).log_prob(actions).mean()
+                loss = -policy.distribution(obs, command).log_prob(actions).mean()
                 self._check_finite_loss(loss)
-                self.policy.optimizer.zero_grad()
+                policy.optimizer.zero_grad()
                 loss.backward()
-                self.policy.optimizer.step()
+                policy.optimizer.step()
                 losses.append(loss.detach())
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
