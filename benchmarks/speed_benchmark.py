@@ -1,9 +1,11 @@
 """Speed of a whole UDRL run against random-action stepping of the same SB3 VecEnv, measured in one process.
 
-    python benchmarks/speed_benchmark.py --env LunarLander-v3 --n-timesteps 3000000
+    python -m benchmarks.speed_benchmark --env LunarLander-v3 --n-timesteps 3000000 --overlap-training
 
-Writes benchmarks/results/speed_{env}.json: wall time of random stepping, of the whole UDRL run (collection +
-training), of its collection alone (env steps + inference + bookkeeping), and their ratios.
+Writes benchmarks/results/speed_{env}[_overlap].json: wall time of random stepping, of the whole UDRL run (collection +
+training), of its collection alone (env steps + inference + bookkeeping), and their ratios. Random stepping is timed
+on --random-timesteps steps (default: the same budget) and scaled to the run's steps. Run it on an otherwise idle
+machine: with --overlap-training the updates run on a second core.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def main() -> None:
     parser.add_argument("--env", default="LunarLander-v3")
     parser.add_argument("--n-timesteps", type=int, default=3_000_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--random-timesteps", type=int, default=0, help="steps of random stepping (0: --n-timesteps)")
+    parser.add_argument("--overlap-training", action="store_true", help="UDRL(overlap_training=True)")
     parser.add_argument("--params", nargs="*", default=[], help="hyperparameter overrides key:value")
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -57,7 +61,9 @@ def main() -> None:
     def make_env():
         return make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class)
 
-    random_seconds = random_stepping_seconds(make_env, args.n_timesteps)
+    random_timesteps = args.random_timesteps or args.n_timesteps
+    random_seconds = random_stepping_seconds(make_env, random_timesteps)
+    params["overlap_training"] = args.overlap_training
 
     model = UDRL(env=make_env(), seed=args.seed, **params)
     timers = {"collect": 0.0, "train": 0.0}
@@ -82,21 +88,23 @@ def main() -> None:
         n_envs=n_envs,
         vec_env="DummyVecEnv" + (f" + {wrapper_class.__name__}" if wrapper_class else ""),
         n_timesteps=steps,
+        overlap_training=args.overlap_training,
+        random_timesteps=random_timesteps,
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, 1 thread",
         sb3_udrl_version=sb3_udrl.__version__,
         random_stepping_seconds=random_seconds,
-        random_steps_per_second=args.n_timesteps / random_seconds,
+        random_steps_per_second=random_timesteps / random_seconds,
         udrl_seconds=udrl_seconds,
         udrl_collect_seconds=timers["collect"],
         udrl_train_seconds=timers["train"],
         n_gradient_steps=model._n_updates,
         collection_steps_per_second=steps / timers["collect"],
-        collection_speed_ratio=(steps / timers["collect"]) / (args.n_timesteps / random_seconds),
-        whole_run_time_ratio=udrl_seconds / (random_seconds * steps / args.n_timesteps),
+        collection_speed_ratio=(steps / timers["collect"]) / (random_timesteps / random_seconds),
+        whole_run_time_ratio=udrl_seconds / (random_seconds * steps / random_timesteps),
         final_replay_best_return=float(model.replay_buffer.ep_return[: model.replay_buffer.n_episodes].max()),
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"speed_{args.env}.json").write_text(json.dumps(result, indent=1))
+    (RESULTS / f"speed_{args.env}{'_overlap' if args.overlap_training else ''}.json").write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
 

@@ -19,11 +19,21 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def load_runs(env: str, name: str) -> list[dict[str, Any]]:
-    """Runs of the per-seed files ``udrl_{env}[_{name}]_s{seed}.json`` (``name="default"``: no infix)."""
+    """
+    Runs of the per-seed files ``udrl_{env}[_{name}]_s{seed}.json`` (``name="default"``: no infix), each evaluation
+    record given ``return_greedy`` and ``return_sampled`` (the benchmark's main mode is ``mean_return``, the other
+    one ``mean_return_other_mode``; ``--stochastic-eval`` in its command line makes sampling the main mode).
+    """
     runs = []
     infix = "" if name == "default" else f"_{name}"
     for path in sorted(RESULTS.glob(f"udrl_{env}{infix}_s[0-9]*.json")):
-        runs.extend(json.loads(path.read_text())["runs"])
+        data = json.loads(path.read_text())
+        sampled_main = "--stochastic-eval" in data["command"]
+        for run in data["runs"]:
+            for record in run["curve"]:
+                main, other = record["mean_return"], record.get("mean_return_other_mode", float("nan"))
+                record["return_sampled"], record["return_greedy"] = (main, other) if sampled_main else (other, main)
+        runs.extend(data["runs"])
     return sorted(runs, key=lambda run: run["seed"])
 
 
@@ -52,7 +62,7 @@ def main() -> None:
             continue
         summary: dict[str, Any] = dict(env=args.env, algo="UDRL", variant=name, seeds=[r["seed"] for r in runs])
         for steps in args.at:
-            for key in ("mean_return", "mean_return_other_mode", "desired_horizon"):
+            for key in ("return_sampled", "return_greedy", "desired_horizon"):
                 values = [value_at(run, steps, key) for run in runs]
                 reached = [v for v in values if np.isfinite(v)]
                 summary[f"{key}_at_{steps}"] = dict(
@@ -70,9 +80,9 @@ def main() -> None:
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
         for run in runs:
             steps = [r["timesteps"] for r in run["curve"]]
-            axes[0].plot(steps, [r["mean_return"] for r in run["curve"]], label=f"seed {run['seed']}")
+            axes[0].plot(steps, [r["return_sampled"] for r in run["curve"]], label=f"seed {run['seed']}")
             axes[1].plot(steps, [r["desired_horizon"] for r in run["curve"]], label=f"seed {run['seed']}")
-        axes[0].set_ylabel("evaluation return (greedy)")
+        axes[0].set_ylabel("evaluation return (sampled actions)")
         axes[1].set_ylabel("exploratory desired horizon")
         for ax in axes:
             ax.set_xlabel("environment steps")
@@ -84,16 +94,19 @@ def main() -> None:
         plt.close(fig)
 
         for steps in args.at:
-            greedy = summary[f"mean_return_at_{steps}"]
-            sampled = summary[f"mean_return_other_mode_at_{steps}"]
+            sampled = summary[f"return_sampled_at_{steps}"]
+            greedy = summary[f"return_greedy_at_{steps}"]
             horizon = summary[f"desired_horizon_at_{steps}"]
             rows.append(
-                f"| {name} | {steps / 1e6:g}M | {greedy['n_seeds']} | {greedy['median']:.0f} | "
-                f"{greedy['min']:.0f} .. {greedy['max']:.0f} | {sampled['median']:.0f} | "
-                f"{horizon['median']:.0f} (max {horizon['max']:.0f}) |"
+                f"| {name} | {steps / 1e6:g}M | {horizon['n_seeds']} | {sampled['median']:.0f} | "
+                f"{sampled['min']:.0f} .. {sampled['max']:.0f} | {greedy['median']:.0f} | "
+                f"{greedy['min']:.0f} .. {greedy['max']:.0f} | {horizon['median']:.0f} (max {horizon['max']:.0f}) |"
             )
-    print("| variant | steps | seeds | median return (greedy) | min .. max | median return (sampled) | desired horizon |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| variant | steps | seeds | median return (sampled) | min .. max | median return (greedy) | min .. max "
+        "| desired horizon |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

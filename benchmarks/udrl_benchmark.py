@@ -1,7 +1,11 @@
 """Learning-curve benchmark of UDRL: several seeds, periodic closed-loop evaluation, results to JSON + PNG.
 
-Example (the LunarLander numbers in the README):
-    python benchmarks/udrl_benchmark.py --env LunarLander-v3 --seeds 0 1 2 3 4 --n-timesteps 3000000
+Example (the LunarLander numbers in the README; one process per seed, merged by summarize.py):
+    python benchmarks/udrl_benchmark.py --env LunarLander-v3 --seeds 0 --n-timesteps 3000000 --eval-freq 50000 \
+        --n-eval-episodes 20 --stochastic-eval --name s0
+
+Each evaluation runs both action modes: the main one (greedy, or sampled with --stochastic-eval: the paper's) is
+``mean_return``, the other ``mean_return_other_mode`` (--one-mode skips it).
 
 Hyperparameters come from hyperparams/udrl.yml (the rl-zoo3 file), overridable with --params key:value.
 """
@@ -154,7 +158,7 @@ def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
         steps = [r["timesteps"] for r in result["curve"]]
         ax.plot(steps, [r["mean_return"] for r in result["curve"]], label=f"seed {result['seed']}", alpha=0.8)
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("mean evaluation return")
+    ax.set_ylabel("mean evaluation return (main mode)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
@@ -189,6 +193,7 @@ def main() -> None:
             algo="UDRL",
             sb3_udrl_version=sb3_udrl.__version__,
             command=" ".join(["python", *os.sys.argv]),
+            eval_mode="sampled" if args.stochastic_eval else "greedy",
             seeds=[r["seed"] for r in runs],
             complete=all(r["complete"] for r in runs),
             final_returns=finals,
