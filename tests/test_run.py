@@ -290,8 +290,8 @@ def test_training_command_update(cap):
 def test_store_truncated_false_drops_time_limit_cuts():
     """Truncated episodes stay out of the replay once it holds a terminated one (their horizon is the time limit's)."""
     env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
-    kept = UDRL("MlpPolicy", env, seed=0, **TINY).learn(600).replay_buffer
-    dropped = UDRL("MlpPolicy", env, seed=0, store_truncated=False, **TINY).learn(600).replay_buffer
+    kept = UDRL("MlpPolicy", env, seed=0, store_truncated=True, **TINY).learn(600).replay_buffer
+    dropped = UDRL("MlpPolicy", env, seed=0, **TINY).learn(600).replay_buffer  # the default
     assert kept.ep_truncated[: kept.n_episodes].any()
     terminated = ~dropped.ep_truncated[: dropped.n_episodes]
     assert terminated.any()

@@ -46,9 +46,10 @@ class UDRL(CommandAlgorithm):
         (returns from all, horizon from the terminated ones). Falls back to ``"all"`` while none terminated.
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
-    :param store_truncated: store episodes cut by a time limit in the replay. False drops them once the replay holds
-        an episode that terminated: their hindsight horizon ``T - t1`` is the time limit's, not an outcome of the
-        agent (see the README)
+    :param store_truncated: store episodes cut by a time limit in the replay. False (default) drops them once the
+        replay holds an episode that terminated: their hindsight horizon ``T - t1`` is the time limit's, not an
+        outcome of the agent (the hovering failure on LunarLander, see the README). Set True where reaching the
+        time limit is the goal (CartPole)
     :param overlap_training: run each iteration's gradient steps in a background thread while its episodes are
         collected with the previous iteration's weights (one iteration of lag; about twice as fast with a free core).
         False: Algorithm 1's order
@@ -79,7 +80,7 @@ class UDRL(CommandAlgorithm):
         horizon_scale: float = 0.01,
         command_episodes: str = "terminated",
         cap_desired_return: bool = True,
-        store_truncated: bool = True,
+        store_truncated: bool = False,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
