@@ -28,8 +28,9 @@ def main() -> None:
     model.learn(args.timesteps, log_interval=10)
 
     eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 1000, wrapper_class=RewardFeedback)
-    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes)
-    print(f"{args.env}: mean return {mean:.1f} +/- {std:.1f} over {args.eval_episodes} episodes")
+    # Sampled actions, as the paper evaluates (and as benchmarks/ reports)
+    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=False)
+    print(f"{args.env}: mean return {mean:.1f} +/- {std:.1f} over {args.eval_episodes} episodes (sampled actions)")
 
 
 if __name__ == "__main__":
