@@ -319,3 +319,26 @@ def test_overlap_training():
     # A callback stopping the run mid-collection ends learn() with the thread joined
     stopped = run().learn(100_000, callback=StopTrainingOnMaxEpisodes(max_episodes=30))
     assert stopped.num_timesteps < 100_000 and stopped._learner_policy is None
+
+
+def test_overlap_training_saves_and_evaluates_the_acting_policy(tmp_path):
+    """Callbacks during collection see self.policy (the acting weights), never the learner's half-updated copy."""
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = UDRL("MlpPolicy", env, seed=0, overlap_training=True, **TINY)
+    seen = []
+
+    class Probe(BaseCallback):
+        def _on_step(self) -> bool:
+            learner = self.model._learner_policy
+            if learner is not None:
+                seen.append(learner is not self.model.policy)
+            return True
+
+    model.learn(2000, callback=[Probe(), CheckpointCallback(save_freq=250, save_path=str(tmp_path), name_prefix="m")])
+    assert seen and all(seen)
+    checkpoints = sorted(tmp_path.glob("m_*.zip"))
+    assert checkpoints
+    loaded = UDRL.load(checkpoints[-1])
+    assert loaded.overlap_training and loaded.store_truncated is False
