@@ -65,8 +65,21 @@ def main() -> None:
     random_seconds = random_stepping_seconds(make_env, random_timesteps)
     params["overlap_training"] = args.overlap_training
 
-    model = UDRL(env=make_env(), seed=args.seed, **params)
-    timers = {"collect": 0.0, "train": 0.0}
+    env = make_env()
+    model = UDRL(env=env, seed=args.seed, **params)
+    timers = {"collect": 0.0, "train": 0.0, "env_step": 0.0}
+    # Time spent inside the VecEnv itself: a learned policy's episodes cost more per step than random ones
+    # (LunarLander: engine particles are Box2D bodies, ground contacts), so this is the fair baseline for collection
+    step_wait = env.step_wait
+
+    def timed_step_wait():
+        start = time.perf_counter()
+        try:
+            return step_wait()
+        finally:
+            timers["env_step"] += time.perf_counter() - start
+
+    env.step_wait = timed_step_wait
     for name, method_name in (("collect", "collect_rollouts"), ("train", "train")):
         method = getattr(model, method_name)
 
@@ -97,6 +110,8 @@ def main() -> None:
         udrl_seconds=udrl_seconds,
         udrl_collect_seconds=timers["collect"],
         udrl_train_seconds=timers["train"],
+        udrl_env_step_seconds=timers["env_step"],
+        collection_overhead_over_env_stepping=timers["collect"] / timers["env_step"],
         n_gradient_steps=model._n_updates,
         collection_steps_per_second=steps / timers["collect"],
         collection_speed_ratio=(steps / timers["collect"]) / (random_timesteps / random_seconds),

@@ -43,11 +43,21 @@ def value_at(run: dict[str, Any], steps: int, key: str = "mean_return") -> float
     return values[-1] if values else float("nan")
 
 
+def window_mean(run: dict[str, Any], steps: int, key: str, window: int) -> float:
+    """Mean of the evaluations in ``(steps - window, steps + 50k]`` (NaN if the run has not got that far): less noisy
+    than one evaluation of 20 episodes."""
+    if run["curve"] and run["curve"][-1]["timesteps"] < steps - 50_000:
+        return float("nan")
+    values = [record[key] for record in run["curve"] if steps - window < record["timesteps"] <= steps + 50_000]
+    return float(np.mean(values)) if values else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", required=True)
     parser.add_argument("--names", nargs="+", required=True)
     parser.add_argument("--at", type=int, nargs="+", default=[1_000_000, 3_000_000])
+    parser.add_argument("--window", type=int, default=250_000, help="steps averaged by the window_mean columns")
     args = parser.parse_args()
 
     import matplotlib
@@ -62,8 +72,11 @@ def main() -> None:
             continue
         summary: dict[str, Any] = dict(env=args.env, algo="UDRL", variant=name, seeds=[r["seed"] for r in runs])
         for steps in args.at:
-            for key in ("return_sampled", "return_greedy", "desired_horizon"):
-                values = [value_at(run, steps, key) for run in runs]
+            for key in ("return_sampled", "return_greedy", "desired_horizon", "window_sampled", "train_return"):
+                if key == "window_sampled":
+                    values = [window_mean(run, steps, "return_sampled", args.window) for run in runs]
+                else:
+                    values = [value_at(run, steps, key) for run in runs]
                 reached = [v for v in values if np.isfinite(v)]
                 summary[f"{key}_at_{steps}"] = dict(
                     per_seed=values,
@@ -97,16 +110,18 @@ def main() -> None:
             sampled = summary[f"return_sampled_at_{steps}"]
             greedy = summary[f"return_greedy_at_{steps}"]
             horizon = summary[f"desired_horizon_at_{steps}"]
+            window = summary[f"window_sampled_at_{steps}"]
             rows.append(
                 f"| {name} | {steps / 1e6:g}M | {horizon['n_seeds']} | {sampled['median']:.0f} | "
                 f"{sampled['min']:.0f} .. {sampled['max']:.0f} | {greedy['median']:.0f} | "
-                f"{greedy['min']:.0f} .. {greedy['max']:.0f} | {horizon['median']:.0f} (max {horizon['max']:.0f}) |"
+                f"{greedy['min']:.0f} .. {greedy['max']:.0f} | {window['median']:.0f} ({window['min']:.0f} .. "
+                f"{window['max']:.0f}) | {horizon['median']:.0f} (max {horizon['max']:.0f}) |"
             )
     print(
         "| variant | steps | seeds | median return (sampled) | min .. max | median return (greedy) | min .. max "
-        "| desired horizon |"
+        f"| median of the mean over the last {args.window // 1000}k steps (min .. max) | desired horizon |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 
