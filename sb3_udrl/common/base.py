@@ -68,7 +68,8 @@ class CommandAlgorithm(BaseAlgorithm):
     :param n_warm_up_episodes: random-action episodes that fill the replay first
     :param overlap_training: run each iteration's gradient steps in a background thread while the episodes of the
         iteration are collected with the weights of the previous iteration (the acting policy lags the learner by
-        one iteration; about twice as fast with a free core). False: the paper's order, train then collect
+        one iteration). Experimental: on LunarLander it gave no speed-up here, the learner and the env-stepping thread
+        contend for the GIL. False: the paper's order, train then collect
     :param policy_kwargs: keyword arguments of the policy
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)

@@ -51,8 +51,8 @@ class UDRL(CommandAlgorithm):
         outcome of the agent (the hovering failure on LunarLander, see the README). Set True where reaching the
         time limit is the goal (CartPole)
     :param overlap_training: run each iteration's gradient steps in a background thread while its episodes are
-        collected with the previous iteration's weights (one iteration of lag; about twice as fast with a free core).
-        False: Algorithm 1's order
+        collected with the previous iteration's weights (one iteration of lag). Experimental: no speed-up measured
+        on LunarLander (GIL contention). False: Algorithm 1's order
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
