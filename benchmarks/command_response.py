@@ -23,7 +23,7 @@ import numpy as np
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
-from benchmarks.udrl_benchmark import import_by_name, load_hyperparams
+from benchmarks.udrl_benchmark import load_hyperparams, split_env_settings
 from sb3_udrl import UDRL
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,9 +67,7 @@ def main() -> None:
     th.set_num_threads(1)
 
     params = load_hyperparams(args.env, args.params)
-    n_envs = params.pop("n_envs", 1)
-    params.pop("n_timesteps", None)
-    wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
+    n_envs, _, wrapper_class = split_env_settings(params)
     env = make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class)
     model = UDRL(env=env, seed=args.seed, **params)
     model.learn(args.n_timesteps, log_interval=None)

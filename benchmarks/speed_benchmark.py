@@ -41,7 +41,7 @@ def random_stepping_seconds(make_env, n_timesteps: int) -> float:
 
 
 def main() -> None:
-    from benchmarks.udrl_benchmark import import_by_name, load_hyperparams  # same hyperparameters as the benchmark
+    from benchmarks.udrl_benchmark import load_hyperparams, split_env_settings  # same hyperparameters as the benchmark
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="LunarLander-v3")
@@ -54,9 +54,7 @@ def main() -> None:
     th.set_num_threads(1)
 
     params = load_hyperparams(args.env, args.params)
-    n_envs = params.pop("n_envs", 1)
-    params.pop("n_timesteps", None)
-    wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
+    n_envs, _, wrapper_class = split_env_settings(params)
 
     def make_env():
         return make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class)

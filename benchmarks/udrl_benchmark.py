@@ -54,6 +54,15 @@ def import_by_name(name: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
+def split_env_settings(params: dict[str, Any]) -> tuple[int, int | None, Any]:
+    """Take the keys of a YAML entry that are not UDRL arguments out of ``params``: ``n_envs``, ``n_timesteps`` and
+    the ``env_wrapper`` class (None if absent)."""
+    n_envs = params.pop("n_envs", 1)
+    n_timesteps = params.pop("n_timesteps", None)
+    wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
+    return n_envs, n_timesteps, wrapper_class
+
+
 class EvalLogger(BaseCallback):
     """Closed-loop evaluation (UDRL.evaluate) every ``eval_freq`` steps; its time is kept out of the training time."""
 
@@ -111,10 +120,8 @@ class EvalLogger(BaseCallback):
 def run(args: argparse.Namespace, seed: int, write: Any) -> dict[str, Any]:
     """Train one seed; ``write(partial_result)`` is called after every evaluation and at the end."""
     params = load_hyperparams(args.env, args.params)
-    n_envs = params.pop("n_envs", 1)
-    n_timesteps = int(args.n_timesteps or params.pop("n_timesteps"))
-    params.pop("n_timesteps", None)
-    wrapper_class = import_by_name(params.pop("env_wrapper")) if "env_wrapper" in params else None
+    n_envs, yaml_timesteps, wrapper_class = split_env_settings(params)
+    n_timesteps = int(args.n_timesteps or yaml_timesteps)
     env = make_vec_env(args.env, n_envs=n_envs, seed=seed, wrapper_class=wrapper_class)
     model = UDRL(env=env, seed=seed, **params)
     callback = EvalLogger(

@@ -415,7 +415,8 @@ class CommandAlgorithm(BaseAlgorithm):
         One iteration with ``overlap_training``: a thread runs ``train()`` on a copy of the policy while this thread
         collects episodes with ``self.policy``; the replay is left unchanged until the thread ends (finished episodes
         are stored afterwards, in order), then the trained weights and optimiser state are copied into
-        ``self.policy``. Torch releases the GIL inside its kernels, so the updates run on a second core.
+        ``self.policy``. Torch releases the GIL inside its kernels, so the updates can use a second core; measured on
+        LunarLander, contention for the GIL with the env-stepping thread cancelled the gain (see the README).
         """
         assert self.env is not None and self.replay_buffer is not None
         learner = self._learner_policy = copy.deepcopy(self.policy)
