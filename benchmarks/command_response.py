@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.env_util import make_vec_env
 
-from benchmarks.udrl_benchmark import load_hyperparams, split_env_settings
+from benchmarks.udrl_benchmark import load_hyperparams, make_env, split_env_settings
 from sb3_udrl import UDRL
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -68,11 +67,11 @@ def main() -> None:
 
     params = load_hyperparams(args.env, args.params)
     n_envs, _, wrapper_class = split_env_settings(params)
-    env = make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class)
+    env = make_env(args.env, n_envs, args.seed, wrapper_class)
     model = UDRL(env=env, seed=args.seed, **params)
     model.learn(args.n_timesteps, log_interval=None)
 
-    eval_env = make_vec_env(args.env, n_envs=10, seed=args.seed + 20_000, wrapper_class=wrapper_class)
+    eval_env = make_env(args.env, 10, args.seed + 20_000, wrapper_class)
     own_return, own_horizon = (float(c) for c in model.policy.eval_command)
     responses = []
     for pair in args.commands:

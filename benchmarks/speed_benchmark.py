@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_udrl
 from sb3_udrl import UDRL
@@ -41,7 +40,7 @@ def random_stepping_seconds(make_env, n_timesteps: int) -> float:
 
 
 def main() -> None:
-    from benchmarks.udrl_benchmark import load_hyperparams, split_env_settings  # same hyperparameters as the benchmark
+    from benchmarks.udrl_benchmark import load_hyperparams, make_env, split_env_settings  # same as the benchmark
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="LunarLander-v3")
@@ -56,14 +55,14 @@ def main() -> None:
     params = load_hyperparams(args.env, args.params)
     n_envs, _, wrapper_class = split_env_settings(params)
 
-    def make_env():
-        return make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class)
+    def make_benchmark_env():
+        return make_env(args.env, n_envs, args.seed, wrapper_class)
 
     random_timesteps = args.random_timesteps or args.n_timesteps
-    random_seconds = random_stepping_seconds(make_env, random_timesteps)
+    random_seconds = random_stepping_seconds(make_benchmark_env, random_timesteps)
     params["overlap_training"] = args.overlap_training
 
-    env = make_env()
+    env = make_benchmark_env()
     model = UDRL(env=env, seed=args.seed, **params)
     timers = {"collect": 0.0, "train": 0.0, "env_step": 0.0}
     # Time spent inside the VecEnv itself: a learned policy's episodes cost more per step than random ones
@@ -97,7 +96,7 @@ def main() -> None:
     result = dict(
         env=args.env,
         n_envs=n_envs,
-        vec_env="DummyVecEnv" + (f" + {wrapper_class.__name__}" if wrapper_class else ""),
+        vec_env="DummyVecEnv" + (f" + {wrapper_class.__name__}" if wrapper_class else "") + ", render_mode=None",
         n_timesteps=steps,
         overlap_training=args.overlap_training,
         random_timesteps=random_timesteps,

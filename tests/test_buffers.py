@@ -34,6 +34,24 @@ def test_keeps_best_episodes_through_compaction_and_growth():
         np.testing.assert_array_equal(got_rewards, rewards)
 
 
+@pytest.mark.parametrize("n_recent", [1, 5])
+def test_keeps_best_plus_most_recent_episodes(n_recent):
+    """With n_recent > 0 the replay holds the n_recent newest episodes plus the best of all older ones."""
+    rng = np.random.default_rng(2)
+    buffer = EpisodicReplayBuffer(4, spaces.Box(-1, 1, (3,)), spaces.Discrete(2), initial_capacity=16, n_recent=n_recent)
+    offered = []
+    for _ in range(120):
+        obs, actions, rewards = _episode(rng, int(rng.integers(1, 30)))
+        assert buffer.add_episode(obs, actions, rewards)  # a new episode always enters the recent window
+        offered.append(float(rewards.sum(dtype=np.float64)))
+        recent = offered[-n_recent:]
+        older_best = sorted(offered[:-n_recent], reverse=True)[:4]
+        kept = buffer.ep_return[: buffer.n_episodes]
+        np.testing.assert_allclose(sorted(kept), sorted(recent + older_best), rtol=1e-6)
+        np.testing.assert_allclose(sorted(kept[buffer.recent_mask()]), sorted(recent), rtol=1e-6)
+    assert buffer.n_episodes == 4 + n_recent
+
+
 def test_sample_is_hindsight_relabelled():
     rng = np.random.default_rng(1)
     buffer = EpisodicReplayBuffer(3, spaces.Box(-1, 1, (1,)), spaces.Discrete(2))
@@ -61,6 +79,8 @@ def test_top_episodes_and_errors():
         buffer.add_episode(np.zeros((0, 1)), np.zeros((0, 2)), np.zeros(0))
     with pytest.raises(ValueError, match="buffer_size"):
         EpisodicReplayBuffer(0, spaces.Box(-1, 1, (1,)), spaces.Discrete(2))
+    with pytest.raises(ValueError, match="n_recent must be >= 0"):
+        EpisodicReplayBuffer(3, spaces.Box(-1, 1, (1,)), spaces.Discrete(2), n_recent=-1)
     with pytest.raises(TypeError, match="MultiBinary"):
         EpisodicReplayBuffer(3, spaces.Box(-1, 1, (1,)), spaces.MultiBinary(2))
 

@@ -8,7 +8,6 @@ import copy
 import io
 import pathlib
 import sys
-import threading
 import time
 import zipfile
 from abc import abstractmethod
@@ -29,6 +28,7 @@ from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
+from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
 
@@ -66,10 +66,9 @@ class CommandAlgorithm(BaseAlgorithm):
     :param n_updates_per_iter: gradient steps per iteration
     :param n_episodes_per_iter: episodes collected per iteration
     :param n_warm_up_episodes: random-action episodes that fill the replay first
-    :param overlap_training: run each iteration's gradient steps in a background thread while the episodes of the
-        iteration are collected with the weights of the previous iteration (the acting policy lags the learner by
-        one iteration). Experimental: on LunarLander it gave no speed-up here, the learner and the env-stepping thread
-        contend for the GIL. False: the paper's order, train then collect
+    :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
+        episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
+        the learner by one iteration). False: the paper's order, train then collect
     :param policy_kwargs: keyword arguments of the policy
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -130,11 +129,14 @@ class CommandAlgorithm(BaseAlgorithm):
         self._staging: EpisodeStaging | None = None
         self._rng = np.random.default_rng(seed)
         self._train_rng = np.random.default_rng(None if seed is None else seed + 1)
-        self._learner_policy: CommandPolicy | None = None
-        self._deferred_episodes: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool]] | None = None
+        self._learner: LearnerProcess | None = None
+        self._learner_backlog: list[Episode] = []
+        self._deferred_episodes: list[Episode] | None = None
         self._last_loss = float("nan")
         #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
         self.store_truncated = True
+        #: most recent episodes the replay keeps besides the best ones (subclasses expose it as a hyperparameter)
+        self.recent_episodes = 0
 
     # ----------------------------------------------------------------------------------------------------------
     # Set-up
@@ -143,7 +145,6 @@ class CommandAlgorithm(BaseAlgorithm):
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
         self._train_rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
-        self._learner_policy = None
         self.policy = self.policy_class(  # type: ignore[assignment]
             self.observation_space, self.action_space, self.lr_schedule, **self._policy_kwargs()
         )
@@ -158,7 +159,12 @@ class CommandAlgorithm(BaseAlgorithm):
         return dict(self.policy_kwargs)
 
     def _make_replay_buffer(self) -> EpisodicReplayBuffer:
-        return EpisodicReplayBuffer(self.buffer_size, base_observation_space(self.observation_space), self.action_space)
+        return EpisodicReplayBuffer(
+            self.buffer_size,
+            base_observation_space(self.observation_space),
+            self.action_space,
+            n_recent=self.recent_episodes,
+        )
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -167,7 +173,8 @@ class CommandAlgorithm(BaseAlgorithm):
             "_command",
             "_rng",
             "_train_rng",
-            "_learner_policy",
+            "_learner",
+            "_learner_backlog",
             "_deferred_episodes",
         ]
 
@@ -198,21 +205,13 @@ class CommandAlgorithm(BaseAlgorithm):
         if not th.isfinite(loss):
             raise ValueError(f"non-finite training loss ({loss.item()})")
 
-    @property
-    def learner_policy(self) -> CommandPolicy:
-        """The policy ``train()`` updates: ``self.policy``, or with ``overlap_training`` inside ``learn()`` its copy,
-        whose weights are copied into ``self.policy`` at the end of every iteration."""
-        return self.policy if self._learner_policy is None else self._learner_policy
-
     @contextmanager
-    def _restore_if_diverged(self, policy: CommandPolicy | None = None) -> Iterator[None]:
+    def _restore_if_diverged(self) -> Iterator[None]:
         """
         Run a block of updates; if they make the loss or the weights non-finite, put the policy and its optimiser
         back as they were before the block and raise ``ValueError`` (rl-zoo3 prunes a trial on it).
-
-        :param policy: the policy being updated (default: ``self.policy``)
         """
-        policy = self.policy if policy is None else policy
+        policy = self.policy
         policy_state = copy.deepcopy(policy.state_dict())
         optimizer_state = copy.deepcopy(policy.optimizer.state_dict())
         try:
@@ -390,60 +389,55 @@ class CommandAlgorithm(BaseAlgorithm):
         callback.on_training_start(locals(), globals())
         assert self.env is not None and self.replay_buffer is not None
         iteration = 0
-        while self.num_timesteps < total_timesteps:
-            warm_up = self.replay_buffer.n_episodes == 0
-            n_episodes = self.n_warm_up_episodes if warm_up else self.n_episodes_per_iter
-            if warm_up or self.n_updates_per_iter == 0:
-                keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=warm_up)
-            elif self.overlap_training:
-                keep_going = self._train_while_collecting(callback, n_episodes)
-            else:
-                self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
-                keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
-            if not keep_going:
-                break
-            self._update_eval_command()
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            iteration += 1
-            if log_interval is not None and iteration % log_interval == 0:
-                self.dump_logs()
+        try:
+            while self.num_timesteps < total_timesteps:
+                warm_up = self.replay_buffer.n_episodes == 0
+                n_episodes = self.n_warm_up_episodes if warm_up else self.n_episodes_per_iter
+                if warm_up or self.n_updates_per_iter == 0:
+                    keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=warm_up)
+                elif self.overlap_training:
+                    keep_going = self._train_while_collecting(callback, n_episodes)
+                else:
+                    self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
+                    keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
+                if not keep_going:
+                    break
+                self._update_eval_command()
+                self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
+                iteration += 1
+                if log_interval is not None and iteration % log_interval == 0:
+                    self.dump_logs()
+        finally:
+            if self._learner is not None:
+                self._learner.close()
+                self._learner = None
         callback.on_training_end()
         return self
 
     def _train_while_collecting(self, callback: BaseCallback, n_episodes: int) -> bool:
         """
-        One iteration with ``overlap_training``: a thread runs ``train()`` on a copy of the policy while this thread
-        collects episodes with ``self.policy``; the replay is left unchanged until the thread ends (finished episodes
-        are stored afterwards, in order), then the trained weights and optimiser state are copied into
-        ``self.policy``. Torch releases the GIL inside its kernels, so the updates can use a second core; measured on
-        LunarLander, contention for the GIL with the env-stepping thread cancelled the gain (see the README).
+        One iteration with ``overlap_training``: a learner process (:class:`~sb3_udrl.common.learner.LearnerProcess`)
+        runs ``train()`` on its copy of the model while this process collects episodes with ``self.policy``. The
+        episodes are stored once collection ends, and sent to the learner with the next order; the new weights and
+        optimiser state then replace ``self.policy``'s.
         """
         assert self.env is not None and self.replay_buffer is not None
-        learner = self._learner_policy = copy.deepcopy(self.policy)
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
-            except BaseException as error:  # re-raised in the main thread
-                errors.append(error)
-
-        thread = threading.Thread(target=run, name="sb3-udrl-learner", daemon=True)
+        if self._learner is None:
+            self._learner = LearnerProcess(self)  # starts from the current weights and replay
+            self._learner_backlog = []
+        self._learner.start_training(self, self._learner_backlog)
+        self._learner_backlog = []
         self._deferred_episodes = []
-        thread.start()
         try:
             keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
         finally:
-            thread.join()
+            # Stored even if collection failed (nothing collected is lost); the learner gets them next time
             deferred, self._deferred_episodes = self._deferred_episodes, None
             for observations, actions, rewards, truncated in deferred:
                 if self._stores(truncated):
                     self.replay_buffer.add_episode(observations, actions, rewards, truncated=truncated)
-            self._learner_policy = None
-        if errors:
-            raise errors[0]
-        self.policy.load_state_dict(learner.state_dict())
-        self.policy.optimizer.load_state_dict(learner.optimizer.state_dict())
+                    self._learner_backlog.append((observations, actions, rewards, truncated))
+        self._learner.finish_training(self)
         return keep_going
 
     def dump_logs(self) -> None:

@@ -3,7 +3,8 @@
 Whole episodes live in flat, preallocated NumPy arrays (one row per step) with a small table of
 ``(start, length, return)`` per kept episode, so a training batch is a handful of array look-ups
 (no per-sample Python loop). Which episodes are kept is the only thing that differs between the
-algorithms: UDRL keeps the ``buffer_size`` episodes with the highest return (paper, section 2.3.1).
+algorithms: UDRL keeps the ``buffer_size`` episodes with the highest return (paper, section 2.3.1), optionally
+together with the ``n_recent`` most recent ones.
 """
 
 from __future__ import annotations
@@ -41,16 +42,23 @@ def _action_storage(action_space: spaces.Space) -> tuple[tuple[int, ...], type]:
 
 class EpisodicReplayBuffer:
     """
-    Replay of whole episodes that keeps the ``buffer_size`` episodes with the highest return.
+    Replay of whole episodes that keeps the ``buffer_size`` episodes with the highest return, plus the ``n_recent``
+    most recent episodes whatever their return.
+
+    With ``n_recent=0`` this is the paper's replay (section 2.3.1): a new episode worse than every kept one is
+    dropped. With ``n_recent > 0`` an episode always enters and competes on return only once ``n_recent`` newer
+    episodes have arrived, so the replay keeps following the agent even when its best episodes are far above what
+    it now achieves (see ``UDRL(recent_episodes=...)``).
 
     Steps are appended to flat arrays; evicted episodes leave holes that are compacted away when the
     arrays are full (amortised O(1) per step), and the arrays grow when the kept episodes need more
     room, so episode lengths need not be known in advance.
 
-    :param buffer_size: maximum number of episodes kept (``replay_size`` in the paper)
+    :param buffer_size: number of best episodes kept (``replay_size`` in the paper)
     :param observation_space: space of the (unnormalised) observations stored
     :param action_space: action space (Discrete or Box)
     :param initial_capacity: number of steps allocated at first; grows as needed
+    :param n_recent: number of most recent episodes kept besides the best ones
     """
 
     def __init__(
@@ -59,10 +67,15 @@ class EpisodicReplayBuffer:
         observation_space: spaces.Space,
         action_space: spaces.Space,
         initial_capacity: int = 65_536,
+        n_recent: int = 0,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        if n_recent < 0:
+            raise ValueError(f"n_recent must be >= 0, got {n_recent}")
         self.buffer_size = buffer_size
+        self.n_recent = n_recent
+        self.max_episodes = buffer_size + n_recent
         self.observation_space = observation_space
         self.action_space = action_space
         self.obs_shape = observation_space.shape
@@ -75,10 +88,11 @@ class EpisodicReplayBuffer:
         self.returns_to_go = np.zeros(capacity, dtype=np.float32)
         self.pos = 0  # first free row
         # Per-episode table of the kept episodes (rows 0..n_episodes-1, unordered)
-        self.ep_start = np.zeros(buffer_size, dtype=np.int64)
-        self.ep_length = np.zeros(buffer_size, dtype=np.int64)
-        self.ep_return = np.zeros(buffer_size, dtype=np.float64)
-        self.ep_truncated = np.zeros(buffer_size, dtype=bool)
+        self.ep_start = np.zeros(self.max_episodes, dtype=np.int64)
+        self.ep_length = np.zeros(self.max_episodes, dtype=np.int64)
+        self.ep_return = np.zeros(self.max_episodes, dtype=np.float64)
+        self.ep_truncated = np.zeros(self.max_episodes, dtype=bool)
+        self.ep_id = np.zeros(self.max_episodes, dtype=np.int64)  # arrival order (n_added when offered)
         self.n_episodes = 0
         self.n_added = 0  # episodes ever offered, kept or not
 
@@ -88,11 +102,16 @@ class EpisodicReplayBuffer:
 
     @property
     def full(self) -> bool:
-        return self.n_episodes == self.buffer_size
+        return self.n_episodes == self.max_episodes
+
+    def recent_mask(self) -> np.ndarray:
+        """Boolean mask over the kept episodes: True for the ``n_recent`` most recent ones."""
+        return self.ep_id[: self.n_episodes] >= self.n_added - self.n_recent
 
     def add_episode(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, truncated: bool = False) -> bool:
         """
-        Offer one finished episode; it is kept if the replay has room or if its return beats the worst kept one.
+        Offer one finished episode. It is kept if the replay has room, if it is among the ``n_recent`` most recent
+        episodes, or if its return beats the worst kept episode outside that window (which it then replaces).
 
         :param observations: ``(T, *obs_shape)``
         :param actions: ``(T, *action_shape)``
@@ -104,11 +123,14 @@ class EpisodicReplayBuffer:
         if length == 0:
             raise ValueError("Cannot add an empty episode")
         episode_return = float(np.sum(rewards, dtype=np.float64))
+        episode_id = self.n_added
         self.n_added += 1
         if self.full:
-            worst = int(np.argmin(self.ep_return))
-            if episode_return <= self.ep_return[worst]:
-                return False
+            # Eviction candidates: kept episodes outside the recent window once this one has arrived
+            older = np.flatnonzero(self.ep_id[: self.n_episodes] < self.n_added - self.n_recent)
+            worst = int(older[np.argmin(self.ep_return[older])])
+            if self.n_recent == 0 and episode_return <= self.ep_return[worst]:
+                return False  # the paper's rule: worse than every kept episode
             self._remove(worst)
         if self.pos + length > self.capacity:
             self._compact(extra=length)
@@ -121,14 +143,14 @@ class EpisodicReplayBuffer:
         self.pos = end
         i = self.n_episodes
         self.ep_start[i], self.ep_length[i] = start, length
-        self.ep_return[i], self.ep_truncated[i] = episode_return, truncated
+        self.ep_return[i], self.ep_truncated[i], self.ep_id[i] = episode_return, truncated, episode_id
         self.n_episodes += 1
         return True
 
     def _remove(self, i: int) -> None:
         """Drop episode ``i`` from the table (its rows become a hole until the next compaction)."""
         last = self.n_episodes - 1
-        for table in (self.ep_start, self.ep_length, self.ep_return, self.ep_truncated):
+        for table in (self.ep_start, self.ep_length, self.ep_return, self.ep_truncated, self.ep_id):
             table[i] = table[last]
         self.n_episodes -= 1
 

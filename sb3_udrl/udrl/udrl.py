@@ -50,9 +50,14 @@ class UDRL(CommandAlgorithm):
         replay holds an episode that terminated: their hindsight horizon ``T - t1`` is the time limit's, not an
         outcome of the agent (the hovering failure on LunarLander, see the README). Set True where reaching the
         time limit is the goal (CartPole)
-    :param overlap_training: run each iteration's gradient steps in a background thread while its episodes are
-        collected with the previous iteration's weights (one iteration of lag). Experimental: no speed-up measured
-        on LunarLander (GIL contention). False: Algorithm 1's order
+    :param recent_episodes: number of most recent episodes the replay keeps besides the ``replay_size`` best ones
+        (0: the paper's replay of the best episodes only). Keeps the training data moving when the agent falls far
+        below its best episodes (the frozen-replay failure, see the README)
+    :param recent_command: compute the exploratory command from the ``last_few`` best of the ``recent_episodes``
+        most recent episodes instead of the whole replay (the command follows what the agent achieves now)
+    :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
+        episodes are collected with the previous iteration's weights (one iteration of lag). False: Algorithm 1's
+        order
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -81,6 +86,8 @@ class UDRL(CommandAlgorithm):
         command_episodes: str = "terminated",
         cap_desired_return: bool = True,
         store_truncated: bool = False,
+        recent_episodes: int = 0,
+        recent_command: bool = False,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -120,6 +127,10 @@ class UDRL(CommandAlgorithm):
         self.command_episodes = command_episodes
         self.cap_desired_return = bool(cap_desired_return)
         self.store_truncated = bool(store_truncated)
+        self.recent_episodes = _check_positive_int("recent_episodes", recent_episodes, minimum=0)
+        self.recent_command = bool(recent_command)
+        if self.recent_command and self.recent_episodes == 0:
+            raise ValueError("recent_command=True needs recent_episodes > 0 (the window the command is taken from)")
         # Most recent exploratory command statistics (section 2.3.4); saved with the model
         self.exploratory_return_mean = 0.0
         self.exploratory_return_std = 0.0
@@ -143,9 +154,10 @@ class UDRL(CommandAlgorithm):
         buffer = self.replay_buffer
         if buffer is None or buffer.n_episodes == 0:
             return
-        terminated = ~buffer.ep_truncated[: buffer.n_episodes]
+        pool = buffer.recent_mask() if self.recent_command else np.ones(buffer.n_episodes, dtype=bool)
+        terminated = pool & ~buffer.ep_truncated[: buffer.n_episodes]
         use_terminated = self.command_episodes != "all" and terminated.any()
-        best = buffer.top_episodes(self.last_few)
+        best = buffer.top_episodes(self.last_few, among=pool)
         if use_terminated and self.command_episodes == "terminated":
             best = buffer.top_episodes(self.last_few, among=terminated)
         returns = buffer.ep_return[best]
@@ -192,11 +204,11 @@ class UDRL(CommandAlgorithm):
     # Training (section 2.3.3)
     def train(self, gradient_steps: int, batch_size: int) -> None:
         assert self.replay_buffer is not None
-        policy = self.learner_policy
+        policy = self.policy
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
         losses = []
-        with self._restore_if_diverged(policy):
+        with self._restore_if_diverged():
             for _ in range(gradient_steps):
                 batch = self.replay_buffer.sample(batch_size, self._train_rng)
                 obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
