@@ -4,8 +4,9 @@
 
 Writes benchmarks/results/speed_{env}[_overlap].json: wall time of random stepping, of the whole UDRL run (collection +
 training), of its collection alone (env steps + inference + bookkeeping), and their ratios. Random stepping is timed
-on --random-timesteps steps (default: the same budget) and scaled to the run's steps. Run it on an otherwise idle
-machine: with --overlap-training the updates run on a second core.
+on --random-timesteps steps (default: the same budget) and scaled to the run's steps. Both use the benchmarks' VecEnv
+(make_vec_env without a render mode); random stepping with make_vec_env's default render mode is recorded too. Run it
+on an otherwise idle machine: with --overlap-training the updates run in a learner process on a second core.
 """
 
 from __future__ import annotations
@@ -19,12 +20,43 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_udrl
 from sb3_udrl import UDRL
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+
+
+TIMERS = {"collect": 0.0, "train": 0.0, "wait_learner": 0.0, "env_step": 0.0}
+
+
+class TimedUDRL(UDRL):
+    """UDRL that adds the time of its collection and training phases to TIMERS (in the main process; with
+    overlap_training the updates run in the learner process and only the wait for it is counted)."""
+
+    def collect_rollouts(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        finally:
+            TIMERS["collect"] += time.perf_counter() - start
+
+    def train(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            TIMERS["train"] += time.perf_counter() - start
+
+    def _train_while_collecting(self, *args, **kwargs):
+        start = time.perf_counter()
+        collect_before = TIMERS["collect"]
+        try:
+            return super()._train_while_collecting(*args, **kwargs)
+        finally:
+            TIMERS["wait_learner"] += time.perf_counter() - start - (TIMERS["collect"] - collect_before)
 
 
 def random_stepping_seconds(make_env, n_timesteps: int) -> float:
@@ -60,13 +92,19 @@ def main() -> None:
 
     random_timesteps = args.random_timesteps or args.n_timesteps
     random_seconds = random_stepping_seconds(make_benchmark_env, random_timesteps)
+    # For reference: the same VecEnv with make_vec_env's default render_mode="rgb_array" (LunarLander then simulates
+    # its decorative engine particles)
+    default_render_timesteps = min(random_timesteps, 200_000)
+    default_render_seconds = random_stepping_seconds(
+        lambda: make_vec_env(args.env, n_envs=n_envs, seed=args.seed, wrapper_class=wrapper_class), default_render_timesteps
+    )
     params["overlap_training"] = args.overlap_training
 
     env = make_benchmark_env()
-    model = UDRL(env=env, seed=args.seed, **params)
-    timers = {"collect": 0.0, "train": 0.0, "env_step": 0.0}
-    # Time spent inside the VecEnv itself: a learned policy's episodes cost more per step than random ones
-    # (LunarLander: engine particles are Box2D bodies, ground contacts), so this is the fair baseline for collection
+    model = TimedUDRL(env=env, seed=args.seed, **params)
+    timers = TIMERS
+    # Time spent inside the VecEnv itself (the fair baseline for collection: a learned policy's episodes need not
+    # cost the same per step as random ones)
     step_wait = env.step_wait
 
     def timed_step_wait():
@@ -77,17 +115,6 @@ def main() -> None:
             timers["env_step"] += time.perf_counter() - start
 
     env.step_wait = timed_step_wait
-    for name, method_name in (("collect", "collect_rollouts"), ("train", "train")):
-        method = getattr(model, method_name)
-
-        def timed(*a, _method=method, _name=name, **kw):
-            start = time.perf_counter()
-            try:
-                return _method(*a, **kw)
-            finally:
-                timers[_name] += time.perf_counter() - start
-
-        setattr(model, method_name, timed)
     start = time.perf_counter()
     model.learn(args.n_timesteps, log_interval=None)
     udrl_seconds = time.perf_counter() - start
@@ -104,9 +131,11 @@ def main() -> None:
         sb3_udrl_version=sb3_udrl.__version__,
         random_stepping_seconds=random_seconds,
         random_steps_per_second=random_timesteps / random_seconds,
+        random_steps_per_second_rgb_array_render_mode=default_render_timesteps / default_render_seconds,
         udrl_seconds=udrl_seconds,
         udrl_collect_seconds=timers["collect"],
         udrl_train_seconds=timers["train"],
+        udrl_other_seconds_overlap=timers["wait_learner"],
         udrl_env_step_seconds=timers["env_step"],
         collection_overhead_over_env_stepping=timers["collect"] / timers["env_step"],
         n_gradient_steps=model._n_updates,
