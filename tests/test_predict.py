@@ -66,12 +66,17 @@ def test_evaluate_policy_matches_closed_loop_evaluation():
         seed=0,
         **CARTPOLE_LEARNS,
     ).learn(10_000)
-    env = make_vec_env("CartPole-v1", n_envs=1, seed=42, wrapper_class=RewardFeedback)
-    returns, _ = evaluate_policy(model, env, n_eval_episodes=5, deterministic=True, return_episode_rewards=True)
-    env = make_vec_env("CartPole-v1", n_envs=1, seed=42, wrapper_class=RewardFeedback)
-    own_returns, _ = model.evaluate(env, n_eval_episodes=5, deterministic=True)
-    assert np.mean(own_returns) > 40  # trained, not random (~22)
-    np.testing.assert_allclose(returns, own_returns)
+    for n_envs, n_episodes in ((1, 5), (3, 7)):
+        # Several envs: the same episodes as SB3 (a fixed number per env, not the first ones to end)
+        env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=42, wrapper_class=RewardFeedback)
+        returns, lengths = evaluate_policy(
+            model, env, n_eval_episodes=n_episodes, deterministic=True, return_episode_rewards=True
+        )
+        env = make_vec_env("CartPole-v1", n_envs=n_envs, seed=42, wrapper_class=RewardFeedback)
+        own_returns, own_lengths = model.evaluate(env, n_eval_episodes=n_episodes, deterministic=True)
+        assert np.mean(own_returns) > 40  # trained, not random (~22)
+        np.testing.assert_allclose(returns, own_returns)
+        assert lengths == own_lengths
 
 
 def test_same_seed_same_results():
@@ -92,3 +97,15 @@ def test_evaluate_accepts_plain_or_feedback_env_only():
     assert plain == wrapped
     with pytest.raises(ValueError, match="do not match"):
         model.evaluate(gym.make("Pendulum-v1"))
+
+
+def test_evaluate_runs_a_fixed_number_of_episodes_per_env():
+    """Short episodes must not crowd out long ones: each env contributes its share, as in SB3's evaluate_policy."""
+    model = UDRL("MlpPolicy", make_vec_env("CartPole-v1", wrapper_class=RewardFeedback), seed=0, **TINY).learn(300)
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=3, wrapper_class=RewardFeedback)
+    returns, lengths = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True, return_episode_rewards=True)
+    env = make_vec_env("CartPole-v1", n_envs=4, seed=3, wrapper_class=RewardFeedback)
+    own_returns, own_lengths = model.evaluate(env, n_eval_episodes=10, deterministic=True)
+    assert len(set(lengths)) > 1
+    np.testing.assert_allclose(returns, own_returns)
+    assert lengths == own_lengths

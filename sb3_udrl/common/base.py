@@ -485,10 +485,14 @@ class CommandAlgorithm(BaseAlgorithm):
         n_envs = vec_env.num_envs
         returns: list[float] = []
         lengths: list[int] = []
+        # Each env runs a fixed number of episodes (as SB3's evaluate_policy): counting the first episodes to end
+        # over-represents short ones (LunarLander: crashes end sooner than landings)
+        targets = np.array([(n_eval_episodes + i) // n_envs for i in range(n_envs)])
+        counts = np.zeros(n_envs, dtype=int)
         current_return, current_length = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
         obs = vec_env.reset()
         command = self.policy.initial_command(n_envs)
-        while len(returns) < n_eval_episodes:
+        while (counts < targets).any():
             actions = self._act(self._base_obs(obs), np.stack(command, axis=1), deterministic)
             obs, rewards, dones, _ = vec_env.step(actions)
             current_return += rewards
@@ -497,9 +501,10 @@ class CommandAlgorithm(BaseAlgorithm):
             initial = self.policy.initial_command(n_envs)
             command = tuple(np.where(dones, c0, c) for c0, c in zip(initial, command, strict=True))
             for i in np.flatnonzero(dones):
-                if len(returns) < n_eval_episodes:
+                if counts[i] < targets[i]:
                     returns.append(float(current_return[i]))
                     lengths.append(int(current_length[i]))
+                    counts[i] += 1
                 current_return[i], current_length[i] = 0.0, 0
         return returns, lengths
 
