@@ -1,3 +1,5 @@
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -362,3 +364,33 @@ def test_overlap_training_checkpoints_the_acting_policy(tmp_path):
     assert checkpoints
     loaded = UDRL.load(checkpoints[-1])
     assert loaded.overlap_training and loaded.store_truncated is False
+
+
+def test_learner_process_trains_exactly_like_train():
+    """One order to the learner process gives the weights, Adam state and RNG state of calling train() here: same
+    replay replica, same VecNormalize statistics, same learning-rate progress."""
+    from sb3_udrl.common.learner import LearnerProcess
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), norm_obs=True, norm_reward=False)
+    model = UDRL("MlpPolicy", env, seed=0, learning_rate=lambda progress: 1e-3 * progress, **TINY).learn(1000)
+    model._current_progress_remaining = 0.5
+    policy_state = copy.deepcopy(model.policy.state_dict())
+    optimizer_state = copy.deepcopy(model.policy.optimizer.state_dict())
+    rng_state = copy.deepcopy(model._train_rng.bit_generator.state)
+
+    learner = LearnerProcess(model)
+    try:
+        learner.start_training(model, [])
+        learner.finish_training(model)
+    finally:
+        learner.close()
+    from_process = [p.detach().clone() for p in model.policy.parameters()]
+    process_rng = model._train_rng.bit_generator.state
+
+    model.policy.load_state_dict(policy_state)
+    model.policy.optimizer.load_state_dict(optimizer_state)
+    model._train_rng.bit_generator.state = rng_state
+    model.train(gradient_steps=model.n_updates_per_iter, batch_size=model.batch_size)
+    for a, b in zip(from_process, model.policy.parameters(), strict=True):
+        assert th.equal(a, b)
+    assert process_rng == model._train_rng.bit_generator.state

@@ -68,7 +68,8 @@ class CommandAlgorithm(BaseAlgorithm):
     :param n_warm_up_episodes: random-action episodes that fill the replay first
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
-        the learner by one iteration). False: the paper's order, train then collect
+        the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
+        guard (the process is spawned). False: the paper's order, train then collect
     :param policy_kwargs: keyword arguments of the policy
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)

@@ -56,8 +56,8 @@ class UDRL(CommandAlgorithm):
     :param recent_command: compute the exploratory command from the ``last_few`` best of the ``recent_episodes``
         most recent episodes instead of the whole replay (the command follows what the agent achieves now)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
-        episodes are collected with the previous iteration's weights (one iteration of lag). False: Algorithm 1's
-        order
+        episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
+        ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). False: Algorithm 1's order
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
