@@ -28,7 +28,18 @@ def main() -> None:
     env = make_vec_env(
         args.env, n_envs=args.n_envs, seed=args.seed, wrapper_class=RewardFeedback, env_kwargs=dict(render_mode=None)
     )
-    model = UDRL("MlpPolicy", env, seed=args.seed, verbose=1)
+    # The settings of hyperparams/udrl.yml (README, Results): the replay also keeps the 200 most recent episodes and the
+    # exploratory command comes from the 20 best of them; the updates run in a learner process on a second core
+    model = UDRL(
+        "MlpPolicy",
+        env,
+        last_few=20,
+        recent_episodes=200,
+        recent_command=True,
+        overlap_training=True,
+        seed=args.seed,
+        verbose=1,
+    )
     model.learn(args.timesteps, log_interval=10)
 
     eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 1000, wrapper_class=RewardFeedback)
