@@ -29,11 +29,12 @@ def main() -> None:
         args.env, n_envs=args.n_envs, seed=args.seed, wrapper_class=RewardFeedback, env_kwargs=dict(render_mode=None)
     )
     # The settings of hyperparams/udrl.yml (README, Results): the replay also keeps the 200 most recent episodes and the
-    # exploratory command comes from the 20 best of them; the updates run in a learner process on a second core
+    # exploratory command comes from the 20 best of them; 200 updates per iteration run in a learner process
     model = UDRL(
         "MlpPolicy",
         env,
         last_few=20,
+        n_updates_per_iter=200,
         recent_episodes=200,
         recent_command=True,
         overlap_training=True,
