@@ -16,6 +16,8 @@ import json
 import os
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,31 +34,34 @@ RESULTS = ROOT / "benchmarks" / "results"
 TIMERS = {"collect": 0.0, "train": 0.0, "wait_learner": 0.0, "env_step": 0.0}
 
 
+@contextmanager
+def timed(key: str) -> Iterator[None]:
+    """Add the time spent in the block to ``TIMERS[key]``."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        TIMERS[key] += time.perf_counter() - start
+
+
 class TimedUDRL(UDRL):
     """UDRL that adds the time of its collection and training phases to TIMERS (in the main process; with
     overlap_training the updates run in the learner process and only the wait for it is counted)."""
 
     def collect_rollouts(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
+        with timed("collect"):
             return super().collect_rollouts(*args, **kwargs)
-        finally:
-            TIMERS["collect"] += time.perf_counter() - start
 
     def train(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
+        with timed("train"):
             return super().train(*args, **kwargs)
-        finally:
-            TIMERS["train"] += time.perf_counter() - start
 
     def _train_while_collecting(self, *args, **kwargs):
-        start = time.perf_counter()
         collect_before = TIMERS["collect"]
-        try:
-            return super()._train_while_collecting(*args, **kwargs)
-        finally:
-            TIMERS["wait_learner"] += time.perf_counter() - start - (TIMERS["collect"] - collect_before)
+        with timed("wait_learner"):
+            result = super()._train_while_collecting(*args, **kwargs)
+        TIMERS["wait_learner"] -= TIMERS["collect"] - collect_before  # the collection inside is counted apart
+        return result
 
 
 def random_stepping_seconds(make_env, n_timesteps: int) -> float:
@@ -108,11 +113,8 @@ def main() -> None:
     step_wait = env.step_wait
 
     def timed_step_wait():
-        start = time.perf_counter()
-        try:
+        with timed("env_step"):
             return step_wait()
-        finally:
-            timers["env_step"] += time.perf_counter() - start
 
     env.step_wait = timed_step_wait
     start = time.perf_counter()

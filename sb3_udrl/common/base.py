@@ -338,7 +338,7 @@ class CommandAlgorithm(BaseAlgorithm):
                 truncated = bool(infos[i].get("TimeLimit.truncated", False))
                 episode = self._staging.pop(i)
                 if self._deferred_episodes is not None:
-                    # The learner process trains on the replay as it was sent: store these after it has answered
+                    # The learner process trains on the replay as it was sent: store these once collection ends
                     self._deferred_episodes.append((*(np.copy(a) for a in episode), truncated))
                 elif self._stores(truncated):
                     self.replay_buffer.add_episode(*episode, truncated=truncated)

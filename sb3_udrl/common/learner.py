@@ -4,8 +4,9 @@ Python threads cannot do this: every small torch op needs the GIL back from the 
 thread measured as slow as running both in turn. The learner process holds its own copy of the model and a replica
 of the replay. Each iteration the main process sends the episodes it stored since the last order (the replica
 applies the same ``add_episode`` calls, so both replays stay identical) and receives the new weights, optimiser
-state, training RNG state and training logs. Episodes finished while the learner trains are stored only after it
-has answered, so the learner always trains on the replay as it was when the order was sent: runs are reproducible.
+state, training RNG state and training logs. Episodes finished while the learner trains are stored once collection
+ends and reach the replica with the next order, so the learner always trains on the replay as it was when the order
+was sent: runs are reproducible.
 """
 
 from __future__ import annotations
