@@ -1,0 +1,52 @@
+"""hyperparams/udrl.yml: every entry builds the model it describes (a typo or a repeated key must not pass silently)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from torch import nn  # noqa: F401  (policy_kwargs strings may name activation functions)
+
+import sb3_udrl  # noqa: F401  (registers LunarLanderSparse-v3)
+from sb3_udrl import UDRL
+
+HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams" / "udrl.yml"
+# Keys rl-zoo3 reads itself instead of passing them to the algorithm
+ZOO_KEYS = {"n_envs", "n_timesteps", "env_wrapper", "normalize", "frame_stack", "callback", "vec_env_wrapper"}
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that rejects a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [self.construct_object(key_node, deep=deep) for key_node, _ in node.value]
+        repeated = {key for key in keys if keys.count(key) > 1}
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"repeated keys {sorted(repeated)}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+ENTRIES: dict[str, dict[str, Any]] = yaml.load(HYPERPARAMS.read_text(), Loader=UniqueKeyLoader)
+
+
+def test_unique_key_loader_rejects_repeats() -> None:
+    with pytest.raises(yaml.constructor.ConstructorError, match="repeated keys"):
+        yaml.load("a:\n  b: 1\n  b: 2\n", Loader=UniqueKeyLoader)
+
+
+@pytest.mark.parametrize("env_id", sorted(ENTRIES))
+def test_entry_builds_its_model(env_id: str) -> None:
+    params = dict(ENTRIES[env_id])
+    unknown = set(params) - ZOO_KEYS - set(inspect.signature(UDRL.__init__).parameters)
+    assert not unknown, f"{env_id}: keys UDRL does not take: {sorted(unknown)}"
+    for key in ZOO_KEYS:
+        params.pop(key, None)
+    if isinstance(params.get("policy_kwargs"), str):  # rl-zoo3 evaluates this string the same way
+        params["policy_kwargs"] = eval(params["policy_kwargs"])
+    model = UDRL(env=env_id, seed=0, **params)
+    for key, value in params.items():
+        if key not in ("policy", "policy_kwargs"):
+            assert getattr(model, key) == value, f"{env_id}: {key} was not stored as given"
