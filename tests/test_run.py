@@ -269,6 +269,24 @@ def test_exploratory_command_statistics(command_episodes, expected):
     assert np.isclose(float(model.policy.max_return), 100.0)
 
 
+@pytest.mark.parametrize("cap", [True, False])
+def test_return_bonus_widens_the_exploratory_range(cap):
+    """return_bonus: d_r ~ U[M, M + S + bonus]; with the cap on, never above the best return; the evaluation keeps M."""
+    model = UDRL("MlpPolicy", "CartPole-v1", seed=0, replay_size=10, last_few=2, return_bonus=50.0, cap_desired_return=cap)
+    _fill_replay(model, [(100.0, 100, False), (100.0, 100, False), (10.0, 10, False)])
+    model._update_eval_command()
+    assert model.exploratory_return_mean == 100.0 and model.exploratory_return_std == 0.0
+    desired = model._sample_exploratory_commands(1000)[:, 0]
+    if cap:
+        assert np.all(desired == 100.0)
+    else:
+        assert desired.min() >= 100.0 and desired.max() <= 150.0 and desired.max() > 145.0 and desired.std() > 10.0
+    assert float(model.policy.eval_command[0]) == 100.0
+    for bad, error in ((-1.0, ValueError), (float("nan"), ValueError), ("5", TypeError)):
+        with pytest.raises(error, match="return_bonus"):
+            UDRL("MlpPolicy", "CartPole-v1", return_bonus=bad)
+
+
 def test_recent_command_follows_the_newest_episodes():
     """recent_command: M, S and the horizon come from the best of the recent window, the cap from the whole replay."""
     model = UDRL("MlpPolicy", "CartPole-v1", replay_size=3, last_few=2, recent_episodes=3, recent_command=True)

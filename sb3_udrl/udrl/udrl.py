@@ -44,6 +44,10 @@ class UDRL(CommandAlgorithm):
         ``"all"`` (the paper: the ``last_few`` best), ``"terminated"`` (the ``last_few`` best that *terminated*:
         episodes cut by a time limit have no outcome to command, see the README) or ``"terminated_horizon"``
         (returns from all, horizon from the terminated ones). Falls back to ``"all"`` while none terminated.
+    :param return_bonus: added to the upper end of the exploratory range, ``d_r ~ U[M, M + S + return_bonus]``, in
+        return units (0: the paper's range). When the best episodes all reach about the same return, ``S`` vanishes
+        and the command only ever asks for what the agent already does; the bonus keeps asking for a little more
+        (see the README, CartPole). Commands above the best return need ``cap_desired_return=False``
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
     :param store_truncated: store episodes cut by a time limit in the replay. False (default) drops them once the
@@ -84,6 +88,7 @@ class UDRL(CommandAlgorithm):
         return_scale: float = 0.02,
         horizon_scale: float = 0.01,
         command_episodes: str = "terminated",
+        return_bonus: float = 0.0,
         cap_desired_return: bool = True,
         store_truncated: bool = False,
         recent_episodes: int = 0,
@@ -125,6 +130,11 @@ class UDRL(CommandAlgorithm):
         if command_episodes not in COMMAND_EPISODES:
             raise ValueError(f"command_episodes must be one of {COMMAND_EPISODES}, got {command_episodes!r}")
         self.command_episodes = command_episodes
+        if isinstance(return_bonus, bool) or not isinstance(return_bonus, (int, float, np.floating, np.integer)):
+            raise TypeError(f"return_bonus must be a number, got {type(return_bonus).__name__} ({return_bonus!r})")
+        if not np.isfinite(return_bonus) or return_bonus < 0:
+            raise ValueError(f"return_bonus must be a finite number >= 0, got {return_bonus}")
+        self.return_bonus = float(return_bonus)
         self.cap_desired_return = bool(cap_desired_return)
         self.store_truncated = bool(store_truncated)
         self.recent_episodes = _check_positive_int("recent_episodes", recent_episodes, minimum=0)
@@ -169,10 +179,10 @@ class UDRL(CommandAlgorithm):
         self.exploratory_return_cap = float(buffer.ep_return[: buffer.n_episodes].max())
 
     def _sample_exploratory_commands(self, n: int) -> np.ndarray:
-        """``d_h = mean length``, ``d_r ~ U[M, M + S]`` of the ``last_few`` best episodes (section 2.3.4)."""
-        desired_returns = self._rng.uniform(
-            self.exploratory_return_mean, self.exploratory_return_mean + self.exploratory_return_std, size=n
-        )
+        """``d_h = mean length``, ``d_r ~ U[M, M + S]`` of the ``last_few`` best episodes (section 2.3.4), the upper
+        end raised by ``return_bonus``."""
+        low = self.exploratory_return_mean
+        desired_returns = self._rng.uniform(low, low + self.exploratory_return_std + self.return_bonus, size=n)
         if self.cap_desired_return:
             desired_returns = np.minimum(desired_returns, self.exploratory_return_cap)
         desired_horizons = np.full(n, self.exploratory_horizon)
