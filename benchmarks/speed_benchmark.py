@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +132,8 @@ def main() -> None:
         random_timesteps=random_timesteps,
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, 1 thread",
         sb3_udrl_version=sb3_udrl.__version__,
+        command="python -m benchmarks.speed_benchmark " + " ".join(sys.argv[1:]),
+        n_updates_per_iter=params["n_updates_per_iter"],
         random_stepping_seconds=random_seconds,
         random_steps_per_second=random_timesteps / random_seconds,
         random_steps_per_second_rgb_array_render_mode=default_render_timesteps / default_render_seconds,
