@@ -40,7 +40,8 @@ def load_hyperparams(env_id: str, overrides: list[str]) -> dict[str, Any]:
     for item in overrides:
         key, value = item.split(":", 1)
         try:
-            params[key] = eval(value)
+            # Python literals and dict(...); no builtins, so that a bare word such as "all" stays a string
+            params[key] = eval(value, {"__builtins__": {}}, {"dict": dict})
         except (NameError, SyntaxError):  # a bare word: a string (shells strip quotes)
             params[key] = value
     if isinstance(params.get("policy_kwargs"), str):

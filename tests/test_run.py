@@ -308,6 +308,8 @@ def test_terminated_commands_fall_back_when_all_truncated():
     assert model.exploratory_horizon == 400.0 and np.isclose(model.exploratory_return_mean, 95.0)
     with pytest.raises(ValueError, match="command_episodes must be one of"):
         UDRL("MlpPolicy", "CartPole-v1", command_episodes="best")
+    with pytest.raises(TypeError, match="command_episodes must be a string"):
+        UDRL("MlpPolicy", "CartPole-v1", command_episodes=all)  # what rl-zoo3's -params command_episodes:all passes
 
 
 @pytest.mark.parametrize("cap", [True, False])

@@ -127,6 +127,12 @@ class UDRL(CommandAlgorithm):
             self.last_few = self.replay_size
         self.return_scale = _check_positive_float("return_scale", return_scale)
         self.horizon_scale = _check_positive_float("horizon_scale", horizon_scale)
+        if not isinstance(command_episodes, str):
+            # rl-zoo3's -params evaluates its values: a bare command_episodes:all arrives as the builtin all()
+            raise TypeError(
+                f"command_episodes must be a string, one of {COMMAND_EPISODES}, got {command_episodes!r} "
+                """(with rl-zoo3's -params, quote it: command_episodes:"'all'")"""
+            )
         if command_episodes not in COMMAND_EPISODES:
             raise ValueError(f"command_episodes must be one of {COMMAND_EPISODES}, got {command_episodes!r}")
         self.command_episodes = command_episodes
