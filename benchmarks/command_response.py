@@ -8,7 +8,12 @@ benchmarks/results/command_response_{env}_{name}.json:
 - the replay's composition: episodes per return band, the share cut by the time limit and their mean length;
 - the returns of the agent's last training episodes and the exploratory command it ended with;
 - closed-loop evaluations (sampled actions, --n-eval-episodes each) under a grid of commands
-  (desired return, desired horizon): whether the behaviour function follows the command at all.
+  (desired return, desired horizon): whether the behaviour function follows the command at all, and how the
+  episodes end: cut by the time limit, or terminated with a positive or a negative final reward (LunarLander:
+  the +100 of coming to rest, the -100 of a crash; the sparse env's ``info["dense_reward"]`` is used there).
+
+A command's horizon may be a multiple of the agent's own: ``M,1.5H``. ``--save`` keeps the trained agent,
+``--load`` evaluates a saved one instead of training.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
+from stable_baselines3.common.vec_env import VecEnv
 
 from benchmarks.udrl_benchmark import load_hyperparams, make_env, split_env_settings
 from sb3_udrl import UDRL
@@ -48,6 +54,39 @@ def replay_composition(model: UDRL, bands: list[float]) -> list[dict[str, float]
     return rows
 
 
+def parse_component(text: str, own: float, symbol: str) -> float:
+    """``"M"``/``"H"`` (the agent's own value), ``"0.6H"`` (a multiple of it) or a number."""
+    if text.endswith(symbol):
+        return own * (float(text[: -len(symbol)]) if text != symbol else 1.0)
+    return float(text)
+
+
+def episode_outcomes(
+    model: UDRL, env: VecEnv, n_episodes: int, deterministic: bool = False
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Run ``n_episodes`` closed-loop episodes through ``predict()`` (the command carried in its state) and tell how
+    each ended: ``"truncated"`` (time limit), ``"positive"`` or ``"negative"`` final (dense) reward."""
+    n_envs = env.num_envs
+    obs = env.reset()
+    state, starts = None, np.ones(n_envs, dtype=bool)
+    current_return, current_length = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
+    returns, lengths, outcomes = [], [], []
+    while len(returns) < n_episodes:
+        actions, state = model.predict(obs, state, starts, deterministic=deterministic)
+        obs, rewards, dones, infos = env.step(actions)
+        current_return += rewards
+        current_length += 1
+        starts = dones
+        for i in np.flatnonzero(dones):
+            final_reward = float(infos[i].get("dense_reward", rewards[i]))
+            truncated = infos[i].get("TimeLimit.truncated", False)
+            outcomes.append("truncated" if truncated else ("positive" if final_reward > 0 else "negative"))
+            returns.append(current_return[i])
+            lengths.append(current_length[i])
+            current_return[i], current_length[i] = 0.0, 0
+    return np.array(returns[:n_episodes]), np.array(lengths[:n_episodes]), outcomes[:n_episodes]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--env", default="LunarLander-v3")
@@ -60,35 +99,49 @@ def main() -> None:
         "--commands",
         nargs="*",
         default=["M,H", "M,300", "150,300", "100,200", "250,250", "200,1000", "0,100"],
-        help="desired_return,desired_horizon pairs; M and H: the agent's own evaluation command",
+        help="desired_return,desired_horizon pairs; M and H: the agent's own evaluation command, 1.5H: a multiple",
     )
+    parser.add_argument("--save", default="", help="save the trained agent (and its replay) under this path")
+    parser.add_argument("--load", default="", help="evaluate this saved agent (its replay next to it) instead")
     args = parser.parse_args()
     th.set_num_threads(1)
 
     params = load_hyperparams(args.env, args.params)
     n_envs, _, wrapper_class = split_env_settings(params)
     env = make_env(args.env, n_envs, args.seed, wrapper_class)
-    model = UDRL(env=env, seed=args.seed, **params)
-    model.learn(args.n_timesteps, log_interval=None)
+    if args.load:
+        model = UDRL.load(args.load, env=env)
+        model.load_replay_buffer(f"{args.load}_replay.pkl")
+    else:
+        model = UDRL(env=env, seed=args.seed, **params)
+        model.learn(args.n_timesteps, log_interval=None)
+    if args.save:
+        model.save(args.save)
+        model.save_replay_buffer(f"{args.save}_replay.pkl")
 
     eval_env = make_env(args.env, 10, args.seed + 20_000, wrapper_class)
     own_return, own_horizon = (float(c) for c in model.policy.eval_command)
     responses = []
     for pair in args.commands:
         text_return, text_horizon = pair.split(",")
-        desired_return = own_return if text_return == "M" else float(text_return)
-        desired_horizon = own_horizon if text_horizon == "H" else float(text_horizon)
+        desired_return = parse_component(text_return, own_return, "M")
+        desired_horizon = parse_component(text_horizon, own_horizon, "H")
         model.policy.eval_command.copy_(th.tensor([desired_return, desired_horizon]))
-        returns, lengths = model.evaluate(eval_env, args.n_eval_episodes, deterministic=False)
-        responses.append(
-            dict(
-                desired_return=desired_return,
-                desired_horizon=desired_horizon,
-                mean_return=float(np.mean(returns)),
-                std_return=float(np.std(returns)),
-                mean_length=float(np.mean(lengths)),
-            )
+        returns, lengths, outcomes = episode_outcomes(model, eval_env, args.n_eval_episodes)
+        response = dict(
+            command=pair,
+            desired_return=desired_return,
+            desired_horizon=desired_horizon,
+            mean_return=float(np.mean(returns)),
+            std_return=float(np.std(returns)),
+            mean_length=float(np.mean(lengths)),
         )
+        for outcome in ("positive", "negative", "truncated"):
+            ended = np.array([o == outcome for o in outcomes])
+            response[f"{outcome}_share"] = float(ended.mean())
+            response[f"{outcome}_mean_return"] = float(returns[ended].mean()) if ended.any() else float("nan")
+            response[f"{outcome}_mean_length"] = float(lengths[ended].mean()) if ended.any() else float("nan")
+        responses.append(response)
         print(responses[-1], flush=True)
     model.policy.eval_command.copy_(th.tensor([own_return, own_horizon]))
 
@@ -96,6 +149,7 @@ def main() -> None:
         env=args.env,
         seed=args.seed,
         n_timesteps=model.num_timesteps,
+        loaded=args.load or None,
         params={k: str(v) for k, v in params.items()},
         command=" ".join(["python -m benchmarks.command_response", *sys.argv[1:]]),
         last_training_episodes=dict(
