@@ -30,6 +30,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from benchmarks.udrl_benchmark import load_hyperparams, make_env, split_env_settings
 from sb3_udrl import UDRL
+from sb3_udrl.common.base import episodes_per_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -64,27 +65,31 @@ def parse_component(text: str, own: float, symbol: str) -> float:
 def episode_outcomes(
     model: UDRL, env: VecEnv, n_episodes: int, deterministic: bool = False
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Run ``n_episodes`` closed-loop episodes through ``predict()`` (the command carried in its state) and tell how
-    each ended: ``"truncated"`` (time limit), ``"positive"`` or ``"negative"`` final (dense) reward."""
+    """Run ``n_episodes`` closed-loop episodes through ``predict()`` (the command carried in its state), a fixed share
+    per env as ``UDRL.evaluate`` does, and tell how each ended: ``"truncated"`` (time limit), ``"positive"`` or
+    ``"negative"`` final (dense) reward."""
     n_envs = env.num_envs
+    targets, counts = episodes_per_env(n_episodes, n_envs), np.zeros(n_envs, dtype=int)
     obs = env.reset()
     state, starts = None, np.ones(n_envs, dtype=bool)
     current_return, current_length = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
     returns, lengths, outcomes = [], [], []
-    while len(returns) < n_episodes:
+    while (counts < targets).any():
         actions, state = model.predict(obs, state, starts, deterministic=deterministic)
         obs, rewards, dones, infos = env.step(actions)
         current_return += rewards
         current_length += 1
         starts = dones
         for i in np.flatnonzero(dones):
-            final_reward = float(infos[i].get("dense_reward", rewards[i]))
-            truncated = infos[i].get("TimeLimit.truncated", False)
-            outcomes.append("truncated" if truncated else ("positive" if final_reward > 0 else "negative"))
-            returns.append(current_return[i])
-            lengths.append(current_length[i])
+            if counts[i] < targets[i]:
+                final_reward = float(infos[i].get("dense_reward", rewards[i]))
+                truncated = infos[i].get("TimeLimit.truncated", False)
+                outcomes.append("truncated" if truncated else ("positive" if final_reward > 0 else "negative"))
+                returns.append(current_return[i])
+                lengths.append(current_length[i])
+                counts[i] += 1
             current_return[i], current_length[i] = 0.0, 0
-    return np.array(returns[:n_episodes]), np.array(lengths[:n_episodes]), outcomes[:n_episodes]
+    return np.array(returns), np.array(lengths), outcomes
 
 
 def main() -> None:

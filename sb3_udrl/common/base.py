@@ -38,6 +38,12 @@ SelfCommandAlgorithm = TypeVar("SelfCommandAlgorithm", bound="CommandAlgorithm")
 DEFAULT_TOTAL_TIMESTEPS = 1_000_000
 
 
+def episodes_per_env(n_episodes: int, n_envs: int) -> np.ndarray:
+    """How many of ``n_episodes`` evaluation episodes each of ``n_envs`` envs runs (as SB3's evaluate_policy): counting
+    the first episodes to end instead over-represents short ones (LunarLander: crashes end sooner than landings)."""
+    return np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
+
+
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
@@ -486,9 +492,7 @@ class CommandAlgorithm(BaseAlgorithm):
         n_envs = vec_env.num_envs
         returns: list[float] = []
         lengths: list[int] = []
-        # Each env runs a fixed number of episodes (as SB3's evaluate_policy): counting the first episodes to end
-        # over-represents short ones (LunarLander: crashes end sooner than landings)
-        targets = np.array([(n_eval_episodes + i) // n_envs for i in range(n_envs)])
+        targets = episodes_per_env(n_eval_episodes, n_envs)
         counts = np.zeros(n_envs, dtype=int)
         current_return, current_length = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
         obs = vec_env.reset()
