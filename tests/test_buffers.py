@@ -61,8 +61,8 @@ def test_sample_is_hindsight_relabelled():
     batch = buffer.sample(2000, rng)
     t1 = batch.observations[:, 0].astype(int)
     assert set(t1) == {0, 1, 2, 3}  # t1 uniform over the whole episode
-    np.testing.assert_allclose(batch.desired_returns, [rewards[t:].sum() for t in t1])
-    np.testing.assert_array_equal(batch.desired_horizons, 4 - t1)
+    np.testing.assert_allclose(batch.returns_to_go, [rewards[t:].sum() for t in t1])
+    np.testing.assert_array_equal(batch.steps_to_go, 4 - t1)
     np.testing.assert_array_equal(batch.actions, t1 % 2)
     np.testing.assert_array_equal(batch.episode_returns, 10.0)
 

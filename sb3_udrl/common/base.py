@@ -1,6 +1,16 @@
 """What the reward-conditioned algorithms share: episode collection with per-env commands, the episodic
-replay, closed-loop evaluation, saving and the SB3 ``learn()`` contract. Subclasses define the command
-(how it is sampled for exploration and evaluation, how it is relabelled) and the update in ``train()``."""
+replay, one weighted supervised ``train()``, closed-loop evaluation, saving and the SB3 ``learn()`` contract.
+
+The algorithms differ in four swappable pieces:
+
+1. the condition (:mod:`sb3_udrl.common.conditions`: layout, relabelling, closed-loop update), and the targets asked
+   for while collecting and evaluating (:meth:`CommandAlgorithm._sample_exploratory_commands`,
+   :meth:`CommandAlgorithm._update_eval_command`);
+2. which data the replay keeps (:mod:`sb3_udrl.common.buffers`: best episodes, recent steps, or both);
+3. how samples are weighted (``weighting``: 1, or ``min(exp(x / beta), max_weight)`` of a normalised ``x``);
+4. per-iteration work before the updates (:meth:`CommandAlgorithm._prepare_training`: RCP-A fits its value network
+   there), with every network and optimiser listed by ``_get_torch_save_params`` (saved, rolled back on divergence
+   and carried by the learner process alike)."""
 
 from __future__ import annotations
 
@@ -22,7 +32,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.save_util import load_from_pkl, save_to_pkl
+from stable_baselines3.common.save_util import load_from_pkl, recursive_getattr, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
@@ -30,6 +40,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
 from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
+from sb3_udrl.common.utils import check_choice, check_float, check_int
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
 
 SelfCommandAlgorithm = TypeVar("SelfCommandAlgorithm", bound="CommandAlgorithm")
@@ -44,20 +55,8 @@ def episodes_per_env(n_episodes: int, n_envs: int) -> np.ndarray:
     return np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
 
 
-def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_positive_float(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r})")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
+#: How training samples are weighted: ``"none"`` (UDRL: plain likelihood) or ``"exp"`` (RCP: exponential weights)
+WEIGHTINGS = ("none", "exp")
 
 
 class CommandAlgorithm(BaseAlgorithm):
@@ -72,6 +71,11 @@ class CommandAlgorithm(BaseAlgorithm):
     :param n_updates_per_iter: gradient steps per iteration
     :param n_episodes_per_iter: episodes collected per iteration
     :param n_warm_up_episodes: random-action episodes that fill the replay first
+    :param weighting: ``"none"``: every sample counts once; ``"exp"``: each sample's log-likelihood is weighted by
+        ``min(exp(x / beta), max_weight)``, ``x`` its weighting variable (return-to-go, or the advantage of RCP-A)
+        normalised over the replay (RCP paper, section 4; AWR)
+    :param beta: temperature of the exponential weights, in standard deviations of ``x``
+    :param max_weight: cap of the exponential weights (AWR: 20)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -99,6 +103,9 @@ class CommandAlgorithm(BaseAlgorithm):
         n_updates_per_iter: int,
         n_episodes_per_iter: int,
         n_warm_up_episodes: int,
+        weighting: str = "none",
+        beta: float = 1.0,
+        max_weight: float = 20.0,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -126,11 +133,14 @@ class CommandAlgorithm(BaseAlgorithm):
         )
         if env is not None and not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
             raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}")
-        self.buffer_size = _check_positive_int("buffer_size", buffer_size)
-        self.batch_size = _check_positive_int("batch_size", batch_size)
-        self.n_updates_per_iter = _check_positive_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
-        self.n_episodes_per_iter = _check_positive_int("n_episodes_per_iter", n_episodes_per_iter)
-        self.n_warm_up_episodes = _check_positive_int("n_warm_up_episodes", n_warm_up_episodes)
+        self.buffer_size = check_int("buffer_size", buffer_size)
+        self.batch_size = check_int("batch_size", batch_size)
+        self.n_updates_per_iter = check_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
+        self.n_episodes_per_iter = check_int("n_episodes_per_iter", n_episodes_per_iter)
+        self.n_warm_up_episodes = check_int("n_warm_up_episodes", n_warm_up_episodes)
+        self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
+        self.beta = check_float("beta", beta)
+        self.max_weight = check_float("max_weight", max_weight)
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -142,8 +152,6 @@ class CommandAlgorithm(BaseAlgorithm):
         self._last_loss = float("nan")
         #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
         self.store_truncated = True
-        #: most recent episodes the replay keeps besides the best ones (subclasses expose it as a hyperparameter)
-        self.recent_episodes = 0
 
     # ----------------------------------------------------------------------------------------------------------
     # Set-up
@@ -165,13 +173,9 @@ class CommandAlgorithm(BaseAlgorithm):
         """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""
         return dict(self.policy_kwargs)
 
+    @abstractmethod
     def _make_replay_buffer(self) -> EpisodicReplayBuffer:
-        return EpisodicReplayBuffer(
-            self.buffer_size,
-            base_observation_space(self.observation_space),
-            self.action_space,
-            n_recent=self.recent_episodes,
-        )
+        """The replay, built at the first ``learn()``."""
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -186,7 +190,17 @@ class CommandAlgorithm(BaseAlgorithm):
         ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        # Every network and optimiser: saved, rolled back on divergence and carried by the learner process
         return ["policy", "policy.optimizer"], []
+
+    def _torch_state(self) -> dict[str, dict[str, Any]]:
+        """State dicts of everything ``_get_torch_save_params`` lists (references, not copies)."""
+        return {name: recursive_getattr(self, name).state_dict() for name in self._get_torch_save_params()[0]}
+
+    def _load_torch_state(self, state: dict[str, dict[str, Any]]) -> None:
+        """Load what :meth:`_torch_state` returned."""
+        for name, state_dict in state.items():
+            recursive_getattr(self, name).load_state_dict(state_dict)
 
     # ----------------------------------------------------------------------------------------------------------
     # What the subclasses define
@@ -194,17 +208,85 @@ class CommandAlgorithm(BaseAlgorithm):
     def _sample_exploratory_commands(self, n: int) -> np.ndarray:
         """Commands ``(n, command_dim)`` for ``n`` new training episodes."""
 
-    @abstractmethod
     def _update_command(self, command: np.ndarray, rewards: np.ndarray) -> np.ndarray:
-        """Command of the next step given the rewards just received (closed loop, during training)."""
+        """Command of the next step given the rewards just received (closed loop, during training): the condition's
+        update, with the desired return capped at :meth:`_training_return_cap`."""
+        return self.policy.condition.update(command, rewards, self._training_return_cap())
+
+    def _training_return_cap(self) -> float:
+        """Cap on the desired return while collecting (none by default)."""
+        return np.inf
 
     @abstractmethod
     def _update_eval_command(self) -> None:
-        """Refresh the policy's evaluation command from the replay."""
+        """Refresh the policy's evaluation command from the replay (after each iteration's collection)."""
 
-    @abstractmethod
+    def _prepare_training(self, batch_size: int) -> np.ndarray | None:
+        """
+        Work done once per iteration before the policy updates (inside the divergence rollback), e.g. fitting a value
+        network. Returns per-row values over the replay that the condition relabels with (None: none needed).
+        """
+        return None
+
+    def _row_weights(self, row_values: np.ndarray | None) -> np.ndarray | None:
+        """
+        Weight of every replay row (None with ``weighting="none"``): ``min(exp(x_norm / beta), max_weight)``, ``x``
+        the per-row values (advantage, discounted return-to-go) or else the return-to-go, normalised (mean/std) over
+        the kept rows (AWR normalises over its whole buffer; RCP paper, section 4).
+        """
+        if self.weighting == "none":
+            return None
+        buffer = self.replay_buffer
+        assert buffer is not None
+        x = buffer.returns_to_go if row_values is None else row_values
+        rows, mask = buffer.padded_rows()
+        kept = x[rows[mask]].astype(np.float64)
+        weights = np.zeros(len(x), dtype=np.float32)
+        normalized = (x[rows[mask]] - kept.mean()) / (kept.std() + 1e-5)
+        weights[rows[mask]] = np.minimum(np.exp(normalized / self.beta), self.max_weight)
+        return weights
+
     def train(self, gradient_steps: int, batch_size: int) -> None:
-        """``gradient_steps`` supervised updates on mini-batches of ``batch_size``."""
+        """
+        ``gradient_steps`` updates on mini-batches of ``batch_size`` hindsight-relabelled steps (UDRL paper, section
+        2.3.3; RCP paper, Algorithm 1): maximise ``E[w log pi(a_t | s_t, c_t)]``, ``c_t`` the command the step
+        achieved, ``w`` its weight (1 without weighting).
+
+        :param gradient_steps: number of updates
+        :param batch_size: samples per update
+        """
+        assert self.replay_buffer is not None
+        policy = self.policy
+        policy.set_training_mode(True)
+        self._update_learning_rate(policy.optimizer)
+        losses, mean_weights = [], []
+        with self._restore_if_diverged():
+            row_values = self._prepare_training(batch_size)
+            row_weights = self._row_weights(row_values)
+            for _ in range(gradient_steps):
+                batch = self.replay_buffer.sample(batch_size, self._train_rng)
+                obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
+                command = th.as_tensor(policy.condition.relabel(batch, row_values), device=self.device)  # (batch, dim)
+                actions = th.as_tensor(batch.actions, device=self.device)
+                # Cross-entropy (Discrete) / Gaussian log-likelihood (Box) of the action taken
+                log_prob = policy.distribution(obs, command).log_prob(actions)  # (batch,)
+                if row_weights is None:
+                    loss = -log_prob.mean()
+                else:
+                    weights = th.as_tensor(row_weights[batch.rows], device=self.device)
+                    loss = -(weights * log_prob).mean()
+                    mean_weights.append(weights.mean())
+                self._check_finite_loss(loss)
+                policy.optimizer.zero_grad()
+                loss.backward()
+                policy.optimizer.step()
+                losses.append(loss.detach())
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if losses:
+            self.logger.record("train/loss", th.stack(losses).mean().item())
+        if mean_weights:
+            self.logger.record("train/mean_weight", th.stack(mean_weights).mean().item())
 
     @staticmethod
     def _check_finite_loss(loss: th.Tensor) -> None:
@@ -215,19 +297,17 @@ class CommandAlgorithm(BaseAlgorithm):
     @contextmanager
     def _restore_if_diverged(self) -> Iterator[None]:
         """
-        Run a block of updates; if they make the loss or the weights non-finite, put the policy and its optimiser
-        back as they were before the block and raise ``ValueError`` (rl-zoo3 prunes a trial on it).
+        Run a block of updates; if they make a loss or the weights non-finite, put every network and optimiser
+        (``_get_torch_save_params``) back as they were before the block and raise ``ValueError`` (rl-zoo3 prunes a
+        trial on it).
         """
-        policy = self.policy
-        policy_state = copy.deepcopy(policy.state_dict())
-        optimizer_state = copy.deepcopy(policy.optimizer.state_dict())
+        saved_state = copy.deepcopy(self._torch_state())
         try:
             yield
-            if not all(th.isfinite(param).all() for param in policy.parameters()):
+            if not all(th.isfinite(param).all() for param in self.policy.parameters()):
                 raise ValueError("non-finite weights after the update")
         except ValueError as error:
-            policy.load_state_dict(policy_state)
-            policy.optimizer.load_state_dict(optimizer_state)
+            self._load_torch_state(saved_state)
             raise ValueError(
                 f"Training diverged ({str(error).splitlines()[0]}): lower learning_rate (or the command scales). "
                 "The weights are restored to what they were before this iteration's updates."
@@ -270,7 +350,7 @@ class CommandAlgorithm(BaseAlgorithm):
         tb_log_name: str = "run",
         progress_bar: bool = False,
     ) -> tuple[int, BaseCallback]:
-        total_timesteps = _check_positive_int("total_timesteps", total_timesteps, minimum=0)
+        total_timesteps = check_int("total_timesteps", total_timesteps, minimum=0)
         if self.env is None:
             raise ValueError("This model has no environment: pass env= to load() or call set_env() before learn()")
         self._check_vec_normalize()
@@ -342,12 +422,14 @@ class CommandAlgorithm(BaseAlgorithm):
 
             for i in np.flatnonzero(dones):
                 truncated = bool(infos[i].get("TimeLimit.truncated", False))
-                episode = self._staging.pop(i)
+                observations, actions, episode_rewards = self._staging.pop(i)
+                final_observation = self._final_observation(infos[i])
                 if self._deferred_episodes is not None:
                     # The learner process trains on the replay as it was sent: store these once collection ends
-                    self._deferred_episodes.append((*(np.copy(a) for a in episode), truncated))
+                    steps = (observations.copy(), actions.copy(), episode_rewards.copy())
+                    self._deferred_episodes.append(Episode(*steps, truncated, final_observation))
                 elif self._stores(truncated):
-                    self.replay_buffer.add_episode(*episode, truncated=truncated)
+                    self.replay_buffer.add_episode(observations, actions, episode_rewards, truncated, final_observation)
                 self._command[i] = self._sample_exploratory_commands(1)[0]
                 self._episode_num += 1
                 n_finished += 1
@@ -357,6 +439,15 @@ class CommandAlgorithm(BaseAlgorithm):
                 self._last_original_obs = self._vec_normalize_env.get_original_obs()
         callback.on_rollout_end()
         return True
+
+    def _final_observation(self, info: dict[str, Any]) -> np.ndarray | None:
+        """The unnormalised observation after an episode's last step (VecEnv's ``terminal_observation``)."""
+        final_obs = info.get("terminal_observation")
+        if final_obs is None:
+            return None
+        if self._vec_normalize_env is not None:
+            final_obs = self._vec_normalize_env.unnormalize_obs(final_obs)
+        return np.asarray(self._base_obs(final_obs))
 
     def _stores(self, truncated: bool) -> bool:
         """Whether an ended episode enters the replay: all do, except time-limit-truncated ones when
@@ -440,10 +531,10 @@ class CommandAlgorithm(BaseAlgorithm):
         finally:
             # Stored even if collection failed (nothing collected is lost); the learner gets them next time
             deferred, self._deferred_episodes = self._deferred_episodes, None
-            for observations, actions, rewards, truncated in deferred:
-                if self._stores(truncated):
-                    self.replay_buffer.add_episode(observations, actions, rewards, truncated=truncated)
-                    self._learner_backlog.append((observations, actions, rewards, truncated))
+            for episode in deferred:
+                if self._stores(episode.truncated):
+                    self.replay_buffer.add_episode(*episode)
+                    self._learner_backlog.append(episode)
         self._learner.finish_training(self)
         return keep_going
 

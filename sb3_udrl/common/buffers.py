@@ -3,8 +3,9 @@
 Whole episodes live in flat, preallocated NumPy arrays (one row per step) with a small table of
 ``(start, length, return)`` per kept episode, so a training batch is a handful of array look-ups
 (no per-sample Python loop). Which episodes are kept is the only thing that differs between the
-algorithms: UDRL keeps the ``buffer_size`` episodes with the highest return (paper, section 2.3.1), optionally
-together with the ``n_recent`` most recent ones.
+algorithms: :class:`EpisodicReplayBuffer` keeps the ``buffer_size`` episodes with the highest return (UDRL paper,
+section 2.3.1), optionally together with the ``n_recent`` most recent ones; :class:`RecentReplayBuffer` keeps the most
+recent ``buffer_size`` steps (the FIFO of the RCP and AWR code). Both are sampled the same way.
 """
 
 from __future__ import annotations
@@ -16,20 +17,22 @@ from gymnasium import spaces
 
 
 class CommandSamples(NamedTuple):
-    """A batch of hindsight-relabelled training examples (UDRL paper, section 2.3.3).
+    """A batch of steps drawn for hindsight relabelling (UDRL paper, section 2.3.3), before the condition relabels them.
 
     :param observations: ``s_t1``, shape ``(batch, *obs_shape)``
     :param actions: ``a_t1``, shape ``(batch, *action_shape)``
-    :param desired_returns: ``sum_{t=t1}^{T-1} r_t``, shape ``(batch,)``
-    :param desired_horizons: ``T - t1``, shape ``(batch,)``
+    :param returns_to_go: ``sum_{t=t1}^{T-1} r_t``, shape ``(batch,)``
+    :param steps_to_go: ``T - t1``, shape ``(batch,)``
     :param episode_returns: return of the whole episode the sample comes from, shape ``(batch,)``
+    :param rows: rows of the samples in the buffer's per-step arrays (to look up per-step values), shape ``(batch,)``
     """
 
     observations: np.ndarray
     actions: np.ndarray
-    desired_returns: np.ndarray
-    desired_horizons: np.ndarray
+    returns_to_go: np.ndarray
+    steps_to_go: np.ndarray
     episode_returns: np.ndarray
+    rows: np.ndarray
 
 
 def _action_storage(action_space: spaces.Space) -> tuple[tuple[int, ...], type]:
@@ -52,7 +55,8 @@ class EpisodicReplayBuffer:
 
     Steps are appended to flat arrays; evicted episodes leave holes that are compacted away when the
     arrays are full (amortised O(1) per step), and the arrays grow when the kept episodes need more
-    room, so episode lengths need not be known in advance.
+    room, so episode lengths need not be known in advance. Subclasses choose which episodes are kept
+    (:meth:`_make_room`).
 
     :param buffer_size: number of best episodes kept (``replay_size`` in the paper)
     :param observation_space: space of the (unnormalised) observations stored
@@ -75,7 +79,6 @@ class EpisodicReplayBuffer:
             raise ValueError(f"n_recent must be >= 0, got {n_recent}")
         self.buffer_size = buffer_size
         self.n_recent = n_recent
-        self.max_episodes = buffer_size + n_recent
         self.observation_space = observation_space
         self.action_space = action_space
         self.obs_shape = observation_space.shape
@@ -87,53 +90,83 @@ class EpisodicReplayBuffer:
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.returns_to_go = np.zeros(capacity, dtype=np.float32)
         self.pos = 0  # first free row
-        # Per-episode table of the kept episodes (rows 0..n_episodes-1, unordered)
-        self.ep_start = np.zeros(self.max_episodes, dtype=np.int64)
-        self.ep_length = np.zeros(self.max_episodes, dtype=np.int64)
-        self.ep_return = np.zeros(self.max_episodes, dtype=np.float64)
-        self.ep_truncated = np.zeros(self.max_episodes, dtype=bool)
-        self.ep_id = np.zeros(self.max_episodes, dtype=np.int64)  # arrival order (n_added when offered)
+        # Per-episode table of the kept episodes (rows 0..n_episodes-1, unordered); grows as needed
+        table_size = self._initial_table_size()
+        self.ep_start = np.zeros(table_size, dtype=np.int64)
+        self.ep_length = np.zeros(table_size, dtype=np.int64)
+        self.ep_return = np.zeros(table_size, dtype=np.float64)
+        self.ep_truncated = np.zeros(table_size, dtype=bool)
+        self.ep_id = np.zeros(table_size, dtype=np.int64)  # arrival order (n_added when offered)
+        # Observation after the last step (bootstrapping a time-limit cut); zeros where none was given
+        self.ep_final_obs = np.zeros((table_size, *self.obs_shape), dtype=observation_space.dtype)
         self.n_episodes = 0
         self.n_added = 0  # episodes ever offered, kept or not
+
+    _TABLES = ("ep_start", "ep_length", "ep_return", "ep_truncated", "ep_id", "ep_final_obs")
+    _STEP_ARRAYS = ("observations", "actions", "rewards", "returns_to_go")
+
+    def _initial_table_size(self) -> int:
+        return self.buffer_size + self.n_recent
 
     @property
     def capacity(self) -> int:
         return len(self.rewards)
 
     @property
-    def full(self) -> bool:
-        return self.n_episodes == self.max_episodes
+    def n_steps(self) -> int:
+        """Steps in the kept episodes."""
+        return int(self.ep_length[: self.n_episodes].sum())
 
     def recent_mask(self) -> np.ndarray:
         """Boolean mask over the kept episodes: True for the ``n_recent`` most recent ones."""
         return self.ep_id[: self.n_episodes] >= self.n_added - self.n_recent
 
-    def add_episode(self, observations: np.ndarray, actions: np.ndarray, rewards: np.ndarray, truncated: bool = False) -> bool:
+    def _make_room(self, episode_return: float, length: int) -> bool:
         """
-        Offer one finished episode. It is kept if the replay has room, if it is among the ``n_recent`` most recent
-        episodes, or if its return beats the worst kept episode outside that window (which it then replaces).
+        Evict what a new episode displaces; return whether it is kept. Here: while ``buffer_size + n_recent``
+        episodes are kept, the worst one outside the recent window goes (the paper: unless the new one is worse).
+        """
+        if self.n_episodes < self.buffer_size + self.n_recent:
+            return True
+        # Eviction candidates: kept episodes outside the recent window once this one has arrived
+        older = np.flatnonzero(self.ep_id[: self.n_episodes] < self.n_added - self.n_recent)
+        worst = int(older[np.argmin(self.ep_return[older])])
+        if self.n_recent == 0 and episode_return <= self.ep_return[worst]:
+            return False  # the paper's rule: worse than every kept episode
+        self._remove(worst)
+        return True
+
+    def add_episode(
+        self,
+        observations: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        truncated: bool = False,
+        final_observation: np.ndarray | None = None,
+    ) -> bool:
+        """
+        Offer one finished episode; :meth:`_make_room` decides whether it is kept and what it displaces.
 
         :param observations: ``(T, *obs_shape)``
         :param actions: ``(T, *action_shape)``
         :param rewards: ``(T,)``
         :param truncated: whether the episode was cut by a time limit rather than terminated
+        :param final_observation: the observation after the last step (needed to bootstrap a truncated episode)
         :return: whether the episode was kept
         """
         length = len(rewards)
         if length == 0:
             raise ValueError("Cannot add an empty episode")
         episode_return = float(np.sum(rewards, dtype=np.float64))
-        episode_id = self.n_added
         self.n_added += 1
-        if self.full:
-            # Eviction candidates: kept episodes outside the recent window once this one has arrived
-            older = np.flatnonzero(self.ep_id[: self.n_episodes] < self.n_added - self.n_recent)
-            worst = int(older[np.argmin(self.ep_return[older])])
-            if self.n_recent == 0 and episode_return <= self.ep_return[worst]:
-                return False  # the paper's rule: worse than every kept episode
-            self._remove(worst)
+        if not self._make_room(episode_return, length):
+            return False
         if self.pos + length > self.capacity:
             self._compact(extra=length)
+        if self.n_episodes == len(self.ep_start):
+            for name in self._TABLES:
+                old = getattr(self, name)
+                setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
         start, end = self.pos, self.pos + length
         self.observations[start:end] = observations
         self.actions[start:end] = actions.reshape((length, *self.action_shape))
@@ -143,14 +176,16 @@ class EpisodicReplayBuffer:
         self.pos = end
         i = self.n_episodes
         self.ep_start[i], self.ep_length[i] = start, length
-        self.ep_return[i], self.ep_truncated[i], self.ep_id[i] = episode_return, truncated, episode_id
+        self.ep_return[i], self.ep_truncated[i], self.ep_id[i] = episode_return, truncated, self.n_added - 1
+        self.ep_final_obs[i] = 0 if final_observation is None else final_observation
         self.n_episodes += 1
         return True
 
     def _remove(self, i: int) -> None:
         """Drop episode ``i`` from the table (its rows become a hole until the next compaction)."""
         last = self.n_episodes - 1
-        for table in (self.ep_start, self.ep_length, self.ep_return, self.ep_truncated, self.ep_id):
+        for name in self._TABLES:
+            table = getattr(self, name)
             table[i] = table[last]
         self.n_episodes -= 1
 
@@ -166,7 +201,7 @@ class EpisodicReplayBuffer:
         while used + extra > new_capacity:
             new_capacity *= 2
         grow = new_capacity != self.capacity
-        for name in ("observations", "actions", "rewards", "returns_to_go"):
+        for name in self._STEP_ARRAYS:
             old = getattr(self, name)
             new = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype) if grow else old
             new[:used] = old[src]
@@ -189,8 +224,8 @@ class EpisodicReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> CommandSamples:
         """
-        Hindsight-relabelled trailing segments (paper, section 2.3.3): an episode uniformly from the replay,
-        ``t1`` uniformly in ``[0, T-1]``, ``t2 = T``; command ``(return from t1 to T, T - t1)``, target ``a_t1``.
+        Steps for hindsight relabelling (paper, section 2.3.3): an episode uniformly from the replay, ``t1``
+        uniformly in ``[0, T-1]``, ``t2 = T``, with the return from ``t1`` to ``T`` and ``T - t1``.
 
         :param batch_size: number of examples
         :param rng: random generator
@@ -204,15 +239,65 @@ class EpisodicReplayBuffer:
         return CommandSamples(
             observations=self.observations[idx],
             actions=self.actions[idx],
-            desired_returns=self.returns_to_go[idx],
-            desired_horizons=(lengths - t1).astype(np.float32),
+            returns_to_go=self.returns_to_go[idx],
+            steps_to_go=(lengths - t1).astype(np.float32),
             episode_returns=self.ep_return[episodes].astype(np.float32),
+            rows=idx,
         )
 
     def episode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Observations, actions and rewards of kept episode ``i`` (views, not copies)."""
         start, end = int(self.ep_start[i]), int(self.ep_start[i] + self.ep_length[i])
         return self.observations[start:end], self.actions[start:end], self.rewards[start:end]
+
+    def padded_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """
+        The kept episodes as a right-padded matrix of rows, for computations along time vectorised over episodes.
+
+        :return: ``rows`` ``(n_episodes, max_length)`` (row of step ``t`` of each episode; padding repeats the last
+            row) and ``mask`` of the same shape (True on real steps)
+        """
+        n = self.n_episodes
+        lengths = self.ep_length[:n]
+        steps = np.arange(int(lengths.max()) if n else 0)
+        mask = steps[None, :] < lengths[:, None]
+        rows = self.ep_start[:n, None] + np.minimum(steps[None, :], lengths[:, None] - 1)
+        return rows, mask
+
+
+class RecentReplayBuffer(EpisodicReplayBuffer):
+    """
+    Replay of the most recent ``buffer_size`` steps, kept as whole episodes: the oldest episodes are evicted until the
+    new one fits (the FIFO of the RCP research code and of AWR; at least the newest episode is always kept).
+
+    :param buffer_size: number of steps kept
+    :param observation_space: space of the (unnormalised) observations stored
+    :param action_space: action space (Discrete or Box)
+    :param initial_capacity: number of steps allocated at first; grows as needed
+    """
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        initial_capacity: int = 65_536,
+    ) -> None:
+        super().__init__(buffer_size, observation_space, action_space, min(initial_capacity, 2 * buffer_size), n_recent=0)
+
+    def _initial_table_size(self) -> int:
+        return 64
+
+    def recent_mask(self) -> np.ndarray:
+        return np.ones(self.n_episodes, dtype=bool)
+
+    def _make_room(self, episode_return: float, length: int) -> bool:
+        n_steps = self.n_steps
+        while self.n_episodes > 0 and n_steps + length > self.buffer_size:
+            oldest = int(np.argmin(self.ep_id[: self.n_episodes]))
+            n_steps -= int(self.ep_length[oldest])
+            self._remove(oldest)
+        return True
 
 
 class EpisodeStaging:

@@ -15,7 +15,7 @@ import io
 import multiprocessing as mp
 import pickle
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch as th
@@ -24,7 +24,36 @@ from stable_baselines3.common.logger import Logger
 if TYPE_CHECKING:
     from sb3_udrl.common.base import CommandAlgorithm
 
-Episode = tuple[np.ndarray, np.ndarray, np.ndarray, bool]
+
+class Episode(NamedTuple):
+    """A finished episode on its way to the replay (the arguments of ``EpisodicReplayBuffer.add_episode``)."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    truncated: bool
+    final_observation: np.ndarray | None
+
+
+class TrainingOrder(NamedTuple):
+    """What the main process sends for one iteration's updates."""
+
+    episodes: list[Episode]  # stored since the previous order
+    progress_remaining: float
+    normalizer: Any  # the VecNormalize (pickled without its envs) or None
+    rng_state: dict[str, Any]
+    gradient_steps: int
+    batch_size: int
+
+
+class TrainingResult(NamedTuple):
+    """What the learner sends back: the state of every network and optimiser, the RNG, the update count, the logs."""
+
+    torch_state: dict[str, dict[str, Any]]
+    rng_state: dict[str, Any]
+    n_updates: int
+    values: dict[str, Any]
+    excluded: dict[str, Any]
 
 
 def _learner_main(connection: Connection, algorithm_class: type, model_bytes: bytes, replay_bytes: bytes) -> None:
@@ -37,30 +66,26 @@ def _learner_main(connection: Connection, algorithm_class: type, model_bytes: by
         order = connection.recv()
         if order is None:
             break
-        episodes, progress_remaining, normalizer, rng_state, gradient_steps, batch_size = order
-        for observations, actions, rewards, truncated in episodes:
-            model.replay_buffer.add_episode(observations, actions, rewards, truncated=truncated)
-        model._current_progress_remaining = progress_remaining
-        model._vec_normalize_env = normalizer
-        model._train_rng.bit_generator.state = rng_state
+        for episode in order.episodes:
+            model.replay_buffer.add_episode(*episode)
+        model._current_progress_remaining = order.progress_remaining
+        model._vec_normalize_env = order.normalizer
+        model._train_rng.bit_generator.state = order.rng_state
         model.logger.name_to_value.clear()
         model.logger.name_to_excluded.clear()
         try:
-            model.train(gradient_steps=gradient_steps, batch_size=batch_size)
+            model.train(gradient_steps=order.gradient_steps, batch_size=order.batch_size)
         except Exception as error:  # re-raised in the main process; the learner's weights were restored
             connection.send(("error", error))
             continue
-        connection.send(
-            (
-                "ok",
-                model.policy.state_dict(),
-                model.policy.optimizer.state_dict(),
-                model._train_rng.bit_generator.state,
-                model._n_updates,
-                dict(model.logger.name_to_value),
-                dict(model.logger.name_to_excluded),
-            )
+        result = TrainingResult(
+            model._torch_state(),
+            model._train_rng.bit_generator.state,
+            model._n_updates,
+            dict(model.logger.name_to_value),
+            dict(model.logger.name_to_excluded),
         )
+        connection.send(("ok", result))
 
 
 class LearnerProcess:
@@ -88,12 +113,11 @@ class LearnerProcess:
 
     def start_training(self, algorithm: CommandAlgorithm, new_episodes: list[Episode]) -> None:
         """Send one iteration's order: the episodes stored since the previous order, then train."""
-        normalizer = algorithm._vec_normalize_env
-        order = (
+        order = TrainingOrder(
             new_episodes,
             algorithm._current_progress_remaining,
             # VecNormalize pickles without its envs: only the statistics travel
-            normalizer,
+            algorithm._vec_normalize_env,
             algorithm._train_rng.bit_generator.state,
             algorithm.n_updates_per_iter,
             algorithm.batch_size,
@@ -102,7 +126,7 @@ class LearnerProcess:
         self._busy = True
 
     def finish_training(self, algorithm: CommandAlgorithm) -> None:
-        """Wait for the learner and copy its weights, optimiser state, RNG state and logs into ``algorithm``."""
+        """Wait for the learner and copy its networks, optimisers, RNG state and logs into ``algorithm``."""
         self._busy = False
         try:
             answer: tuple[Any, ...] = self._connection.recv()
@@ -110,13 +134,12 @@ class LearnerProcess:
             raise RuntimeError("The learner process of overlap_training died (see its output above)") from error
         if answer[0] == "error":
             raise answer[1]
-        _, policy_state, optimizer_state, rng_state, n_updates, values, excluded = answer
-        algorithm.policy.load_state_dict(policy_state)
-        algorithm.policy.optimizer.load_state_dict(optimizer_state)
-        algorithm._train_rng.bit_generator.state = rng_state
-        algorithm._n_updates = n_updates
-        for key, value in values.items():
-            algorithm.logger.record(key, value, exclude=excluded.get(key))
+        result: TrainingResult = answer[1]
+        algorithm._load_torch_state(result.torch_state)
+        algorithm._train_rng.bit_generator.state = result.rng_state
+        algorithm._n_updates = result.n_updates
+        for key, value in result.values.items():
+            algorithm.logger.record(key, value, exclude=result.excluded.get(key))
 
     def close(self) -> None:
         """Stop the process (waiting for a running order first)."""

@@ -18,6 +18,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
+from sb3_udrl.common.conditions import Condition, ReturnHorizon
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space, is_reward_feedback_space
 
 
@@ -36,8 +37,8 @@ class CommandPolicy(BasePolicy):
     :param net_arch: layer sizes: ``net_arch[0]`` is the width of the observation and command embeddings,
         the others are the hidden layers after their product
     :param activation_fn: activation of the hidden layers
-    :param command_scales: fixed factors the command components are multiplied by
-        (``(return_scale, horizon_scale)`` for UDRL)
+    :param condition: what the policy is conditioned on: the command's components, their input scales and their
+        closed-loop update in ``predict()`` (default: UDRL's ``(desired_return, desired_horizon)``)
     :param conditioning: ``"multiplicative"`` (the paper's sigmoid gating) or ``"concat"`` (command appended to the
         observation embedding)
     :param log_std_init: initial log standard deviation of the Gaussian for Box actions
@@ -55,7 +56,7 @@ class CommandPolicy(BasePolicy):
         lr_schedule: Schedule,
         net_arch: list[int] | None = None,
         activation_fn: type[nn.Module] = nn.ReLU,
-        command_scales: tuple[float, ...] = (0.02, 0.01),
+        condition: Condition | None = None,
         conditioning: str = "multiplicative",
         log_std_init: float = 0.0,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
@@ -88,11 +89,13 @@ class CommandPolicy(BasePolicy):
             raise ValueError("net_arch needs at least one layer (the embedding width)")
         self.net_arch = list(net_arch)
         self.activation_fn = activation_fn
-        self.command_scales = tuple(float(s) for s in command_scales)
+        self.condition = ReturnHorizon() if condition is None else condition
+        if not isinstance(self.condition, Condition):
+            raise TypeError(f"condition must be a Condition (sb3_udrl.common.conditions), got {condition!r}")
         self.conditioning = conditioning
         self.log_std_init = log_std_init
         # Command used by predict() when no state is given; set by the algorithm (saved in the state dict)
-        self.register_buffer("eval_command", th.zeros(len(self.command_scales)))
+        self.register_buffer("eval_command", th.zeros(self.condition.dim))
         # Upper bound of the desired return during evaluation (paper, Algorithm 2: the max achievable return)
         self.register_buffer("max_return", th.tensor(float("inf")))
         self._build(lr_schedule)
@@ -108,8 +111,8 @@ class CommandPolicy(BasePolicy):
         self.features_extractor = self.make_features_extractor()
         features_dim = self.features_extractor.features_dim
         embed_dim = self.net_arch[0]
-        command_dim = len(self.command_scales)
-        self.register_buffer("_command_scale", th.tensor(self.command_scales, dtype=th.float32))
+        command_dim = self.condition.dim
+        self.register_buffer("_command_scale", th.tensor(self.condition.scales, dtype=th.float32))
         # Observation embedding and command embedding (paper, section 3.2)
         self.obs_embedding = nn.Sequential(nn.Linear(features_dim, embed_dim), nn.Tanh())
         if self.conditioning == "multiplicative":
@@ -127,11 +130,14 @@ class CommandPolicy(BasePolicy):
         else:
             self.action_dist = DiagGaussianDistribution(int(np.prod(self.action_space.shape)))
             self.action_net, self.log_std = self.action_dist.proba_distribution_net(latent_dim, self.log_std_init)
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self._optimizer_kwargs())
+
+    def _optimizer_kwargs(self) -> dict[str, Any]:
         optimizer_kwargs = dict(self.optimizer_kwargs)
         if self.optimizer_class in (th.optim.Adam, th.optim.AdamW):
             # One fused kernel per step instead of one per parameter: ~15% faster updates on CPU at our sizes
             optimizer_kwargs.setdefault("fused", True)
-        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **optimizer_kwargs)
+        return optimizer_kwargs
 
     def extract_features(self, obs: PyTorchObs, features_extractor: BaseFeaturesExtractor | None = None) -> th.Tensor:
         if isinstance(obs, dict):
@@ -194,16 +200,15 @@ class CommandPolicy(BasePolicy):
 
     def next_command(self, command: tuple[np.ndarray, ...], prev_reward: np.ndarray | None) -> tuple[np.ndarray, ...]:
         """
-        Closed-loop command update of UDRL's Algorithm 2 at evaluation: ``d_r <- min(d_r - r, max_return)`` and
-        ``d_h <- max(d_h - 1, 1)``. Without the reward (no RewardFeedback wrapper) only the horizon moves.
+        Closed-loop command update at evaluation (the condition's, e.g. UDRL's Algorithm 2:
+        ``d_r <- min(d_r - r, max_return)`` and ``d_h <- max(d_h - 1, 1)``). Without the reward (no RewardFeedback
+        wrapper) only what needs no reward moves (UDRL: the horizon).
 
-        :param command: ``(desired_return, desired_horizon)`` arrays
+        :param command: one array per command component
         :param prev_reward: reward of the previous step, or None
         """
-        desired_return, desired_horizon = command
-        if prev_reward is not None:
-            desired_return = np.minimum(desired_return - prev_reward, float(self.max_return))
-        return desired_return, np.maximum(desired_horizon - 1, 1)
+        updated = self.condition.update(np.stack(command, axis=1), prev_reward, float(self.max_return))
+        return tuple(updated.T)
 
     def predict(
         self,
@@ -219,7 +224,7 @@ class CommandPolicy(BasePolicy):
         command is updated in closed loop (paper, Algorithm 2) before acting.
 
         :param observation: observation(s)
-        :param state: the command returned by the previous call (``(desired_return, desired_horizon)`` arrays)
+        :param state: the command returned by the previous call (one array per command component)
         :param episode_start: which envs start a new episode
         :param deterministic: greedy (mode) actions instead of sampled ones
         :return: the actions and the command to pass back at the next step
@@ -257,7 +262,7 @@ class CommandPolicy(BasePolicy):
             dict(
                 net_arch=self.net_arch,
                 activation_fn=self.activation_fn,
-                command_scales=self.command_scales,
+                condition=self.condition,
                 conditioning=self.conditioning,
                 log_std_init=self.log_std_init,
                 lr_schedule=self._dummy_schedule,
@@ -275,34 +280,53 @@ class CnnCommandPolicy(CommandPolicy):
     """:class:`CommandPolicy` on image observations: the command multiplies the embedding of the conv stack
     (as the paper did for TakeCover). Parameters as :class:`CommandPolicy`, with ``NatureCNN`` by default."""
 
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any) -> None:
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+
+
+class ValueCommandPolicy(CommandPolicy):
+    """
+    :class:`CommandPolicy` with a state-value network ``V(s)`` beside it (RCP-A), which has its own features extractor,
+    MLP and optimiser (``value_optimizer``). The value network predicts ``(1 - gamma) V(s)``, i.e. values in reward
+    units (AWR's scaling of the value targets); the algorithm multiplies back.
+
+    :param args: as :class:`CommandPolicy`
+    :param value_net_arch: hidden layers of the value MLP (AWR: ``[128, 64]``)
+    :param value_learning_rate: learning rate of the value optimiser
+    :param kwargs: as :class:`CommandPolicy`
+    """
+
     def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        lr_schedule: Schedule,
-        net_arch: list[int] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        command_scales: tuple[float, ...] = (0.02, 0.01),
-        conditioning: str = "multiplicative",
-        log_std_init: float = 0.0,
-        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
+        self, *args: Any, value_net_arch: list[int] | None = None, value_learning_rate: float = 1e-3, **kwargs: Any
     ) -> None:
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch,
-            activation_fn,
-            command_scales,
-            conditioning,
-            log_std_init,
-            features_extractor_class,
-            features_extractor_kwargs,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
+        self.value_net_arch = [128, 64] if value_net_arch is None else list(value_net_arch)
+        self.value_learning_rate = float(value_learning_rate)
+        super().__init__(*args, **kwargs)
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        super()._build(lr_schedule)  # the policy optimiser covers the policy's parameters only
+        self.value_features_extractor = self.make_features_extractor()
+        self.value_net = nn.Sequential(
+            *create_mlp(self.value_features_extractor.features_dim, 1, self.value_net_arch, self.activation_fn)
         )
+        self.value_optimizer = self.optimizer_class(
+            [*self.value_features_extractor.parameters(), *self.value_net.parameters()],
+            lr=self.value_learning_rate,
+            **self._optimizer_kwargs(),
+        )
+
+    def scaled_value(self, obs: PyTorchObs) -> th.Tensor:
+        """``(1 - gamma) V(s)``, shape ``(batch,)``."""
+        return self.value_net(self.extract_features(obs, self.value_features_extractor)).squeeze(-1)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(value_net_arch=self.value_net_arch, value_learning_rate=self.value_learning_rate)
+        return data
+
+
+class CnnValueCommandPolicy(ValueCommandPolicy):
+    """:class:`ValueCommandPolicy` on image observations (``NatureCNN`` by default, one per network)."""
+
+    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any) -> None:
+        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)

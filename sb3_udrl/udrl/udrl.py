@@ -10,7 +10,11 @@ import torch as th
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
-from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm, _check_positive_float, _check_positive_int
+from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm
+from sb3_udrl.common.buffers import EpisodicReplayBuffer
+from sb3_udrl.common.conditions import ReturnHorizon
+from sb3_udrl.common.utils import check_choice, check_float, check_int
+from sb3_udrl.common.wrappers import base_observation_space
 from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
 
 SelfUDRL = TypeVar("SelfUDRL", bound="UDRL")
@@ -59,6 +63,10 @@ class UDRL(CommandAlgorithm):
         below its best episodes (the frozen-replay failure, see the README)
     :param recent_command: compute the exploratory command from the ``last_few`` best of the ``recent_episodes``
         most recent episodes instead of the whole replay (the command follows what the agent achieves now)
+    :param weighting: ``"none"`` (the paper: every sample counts once) or ``"exp"``: weight each sample by
+        ``min(exp(x / beta), max_weight)``, ``x`` its return-to-go normalised over the replay (RCP's weighting)
+    :param beta: temperature of the exponential weights, in standard deviations
+    :param max_weight: cap of the exponential weights
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). False: Algorithm 1's order
@@ -93,6 +101,9 @@ class UDRL(CommandAlgorithm):
         store_truncated: bool = False,
         recent_episodes: int = 0,
         recent_command: bool = False,
+        weighting: str = "none",
+        beta: float = 1.0,
+        max_weight: float = 20.0,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -111,6 +122,9 @@ class UDRL(CommandAlgorithm):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            weighting=weighting,
+            beta=beta,
+            max_weight=max_weight,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -120,30 +134,24 @@ class UDRL(CommandAlgorithm):
             device=device,
         )
         self.replay_size = self.buffer_size
-        self.last_few = _check_positive_int("last_few", last_few)
+        self.last_few = check_int("last_few", last_few)
         if self.last_few > self.replay_size:
             # Construction happens outside rl-zoo3's tuning try-block: clamp rather than fail (as ARS does)
             warnings.warn(f"last_few={last_few} > replay_size={replay_size}: using last_few={replay_size}", stacklevel=2)
             self.last_few = self.replay_size
-        self.return_scale = _check_positive_float("return_scale", return_scale)
-        self.horizon_scale = _check_positive_float("horizon_scale", horizon_scale)
+        self.return_scale = check_float("return_scale", return_scale)
+        self.horizon_scale = check_float("horizon_scale", horizon_scale)
         if not isinstance(command_episodes, str):
             # rl-zoo3's -params evaluates its values: a bare command_episodes:all arrives as the builtin all()
             raise TypeError(
                 f"command_episodes must be a string, one of {COMMAND_EPISODES}, got {command_episodes!r} "
                 """(with rl-zoo3's -params, quote it: command_episodes:"'all'")"""
             )
-        if command_episodes not in COMMAND_EPISODES:
-            raise ValueError(f"command_episodes must be one of {COMMAND_EPISODES}, got {command_episodes!r}")
-        self.command_episodes = command_episodes
-        if isinstance(return_bonus, bool) or not isinstance(return_bonus, (int, float, np.floating, np.integer)):
-            raise TypeError(f"return_bonus must be a number, got {type(return_bonus).__name__} ({return_bonus!r})")
-        if not np.isfinite(return_bonus) or return_bonus < 0:
-            raise ValueError(f"return_bonus must be a finite number >= 0, got {return_bonus}")
-        self.return_bonus = float(return_bonus)
+        self.command_episodes = check_choice("command_episodes", command_episodes, COMMAND_EPISODES)
+        self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
         self.store_truncated = bool(store_truncated)
-        self.recent_episodes = _check_positive_int("recent_episodes", recent_episodes, minimum=0)
+        self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
         self.recent_command = bool(recent_command)
         if self.recent_command and self.recent_episodes == 0:
             raise ValueError("recent_command=True needs recent_episodes > 0 (the window the command is taken from)")
@@ -161,7 +169,12 @@ class UDRL(CommandAlgorithm):
         self._set_eval_command()
 
     def _policy_kwargs(self) -> dict[str, Any]:
-        return dict(self.policy_kwargs, command_scales=(self.return_scale, self.horizon_scale))
+        return dict(self.policy_kwargs, condition=ReturnHorizon(self.return_scale, self.horizon_scale))
+
+    def _make_replay_buffer(self) -> EpisodicReplayBuffer:
+        return EpisodicReplayBuffer(
+            self.replay_size, base_observation_space(self.observation_space), self.action_space, n_recent=self.recent_episodes
+        )
 
     # ----------------------------------------------------------------------------------------------------------
     # Commands
@@ -194,13 +207,9 @@ class UDRL(CommandAlgorithm):
         desired_horizons = np.full(n, self.exploratory_horizon)
         return np.stack([desired_returns, desired_horizons], axis=1)
 
-    def _update_command(self, command: np.ndarray, rewards: np.ndarray) -> np.ndarray:
-        """Algorithm 2: ``d_r <- d_r - r_t``, ``d_h <- max(d_h - 1, 1)``."""
-        command[:, 0] -= rewards
-        if self.cap_desired_return:
-            np.minimum(command[:, 0], self.exploratory_return_cap, out=command[:, 0])
-        command[:, 1] = np.maximum(command[:, 1] - 1, 1)
-        return command
+    def _training_return_cap(self) -> float:
+        # Algorithm 2 caps d_r at evaluation only; cap_desired_return also caps it while collecting
+        return self.exploratory_return_cap if self.cap_desired_return else np.inf
 
     def _set_eval_command(self) -> None:
         """Section 2.3.6: evaluate with ``d_r = M`` and the most recent exploratory horizon; cap ``d_r`` at the best
@@ -215,32 +224,6 @@ class UDRL(CommandAlgorithm):
     def _record_command_logs(self) -> None:
         self.logger.record("rollout/desired_return", self.exploratory_return_mean)
         self.logger.record("rollout/desired_horizon", self.exploratory_horizon)
-
-    # ----------------------------------------------------------------------------------------------------------
-    # Training (section 2.3.3)
-    def train(self, gradient_steps: int, batch_size: int) -> None:
-        assert self.replay_buffer is not None
-        policy = self.policy
-        policy.set_training_mode(True)
-        self._update_learning_rate(policy.optimizer)
-        losses = []
-        with self._restore_if_diverged():
-            for _ in range(gradient_steps):
-                batch = self.replay_buffer.sample(batch_size, self._train_rng)
-                obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
-                # c = (return achieved from t1 to the end, steps from t1 to the end): shape (batch, 2)
-                command = th.as_tensor(np.stack([batch.desired_returns, batch.desired_horizons], axis=1), device=self.device)
-                actions = th.as_tensor(batch.actions, device=self.device)
-                # Cross-entropy (Discrete) / Gaussian negative log-likelihood (Box) of the action taken at t1
-                loss = -policy.distribution(obs, command).log_prob(actions).mean()
-                self._check_finite_loss(loss)
-                policy.optimizer.zero_grad()
-                loss.backward()
-                policy.optimizer.step()
-                losses.append(loss.detach())
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", th.stack(losses).mean().item())
 
     def learn(
         self: SelfUDRL,
