@@ -1,13 +1,15 @@
-"""Learning-curve benchmark of UDRL: several seeds, periodic closed-loop evaluation, results to JSON + PNG.
+"""Learning-curve benchmark of UDRL, RCPR and RCPA: several seeds, periodic closed-loop evaluation, results to JSON + PNG.
 
 Example (the LunarLander numbers in the README; one process per seed, merged by summarize.py):
     python benchmarks/udrl_benchmark.py --env LunarLander-v3 --seeds 0 --n-timesteps 3000000 --eval-freq 50000 \
         --n-eval-episodes 20 --stochastic-eval --name s0
+    python benchmarks/udrl_benchmark.py --algo rcpa --env LunarLander-v3 --seeds 0 --n-timesteps 1500000
 
 Each evaluation runs both action modes: the main one (greedy, or sampled with --stochastic-eval: the paper's) is
 ``mean_return``, the other ``mean_return_other_mode`` (--one-mode skips it).
 
-Hyperparameters come from hyperparams/udrl.yml (the rl-zoo3 file), overridable with --params key:value.
+Hyperparameters come from hyperparams/{algo}.yml (the rl-zoo3 files), overridable with --params key:value.
+Result files: benchmarks/results/{algo}_{env}[_{name}].json|png.
 """
 
 from __future__ import annotations
@@ -28,14 +30,14 @@ from stable_baselines3.common.env_util import make_vec_env
 from torch import nn  # noqa: F401  (used by eval of policy_kwargs)
 
 import sb3_udrl
-from sb3_udrl import UDRL
+from sb3_udrl.zoo import ZOO_ALGOS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def load_hyperparams(env_id: str, overrides: list[str]) -> dict[str, Any]:
-    with open(ROOT / "hyperparams" / "udrl.yml") as file:
+def load_hyperparams(env_id: str, overrides: list[str], algo: str = "udrl") -> dict[str, Any]:
+    with open(ROOT / "hyperparams" / f"{algo}.yml") as file:
         params = dict(yaml.safe_load(file)[env_id])
     for item in overrides:
         key, value = item.split(":", 1)
@@ -117,8 +119,8 @@ class EvalLogger(BaseCallback):
                 # the other action mode (sampled if the main one is greedy), for comparison
                 mean_return_other_mode=float(np.mean(other_returns)),
                 train_return=float(np.mean([info["r"] for info in self.model.ep_info_buffer])),
-                desired_return=float(self.model.exploratory_return_mean),
-                desired_horizon=float(self.model.exploratory_horizon),
+                # the command asked for at evaluation (UDRL: desired return and horizon; RCP: the target Z)
+                eval_command=[float(c) for c in self.model.policy.eval_command],
                 replay_mean_length=float(np.mean(self.model.replay_buffer.ep_length[: self.model.replay_buffer.n_episodes])),
                 replay_truncated=float(np.mean(self.model.replay_buffer.ep_truncated[: self.model.replay_buffer.n_episodes])),
             )
@@ -132,11 +134,11 @@ class EvalLogger(BaseCallback):
 
 def run(args: argparse.Namespace, seed: int, write: Any) -> dict[str, Any]:
     """Train one seed; ``write(partial_result)`` is called after every evaluation and at the end."""
-    params = load_hyperparams(args.env, args.params)
+    params = load_hyperparams(args.env, args.params, args.algo)
     n_envs, yaml_timesteps, wrapper_class = split_env_settings(params)
     n_timesteps = int(args.n_timesteps or yaml_timesteps)
     env = make_env(args.env, n_envs, seed, wrapper_class)
-    model = UDRL(env=env, seed=seed, **params)
+    model = ZOO_ALGOS[args.algo](env=env, seed=seed, **params)
     callback = EvalLogger(
         args.env, args.eval_freq, args.n_eval_episodes, seed, not args.stochastic_eval, wrapper_class, not args.one_mode
     )
@@ -189,6 +191,7 @@ def plot(results: list[dict[str, Any]], title: str, path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", default="udrl", choices=sorted(ZOO_ALGOS))
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--n-timesteps", type=int, default=0, help="0: the YAML's n_timesteps")
@@ -202,7 +205,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(args.threads)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = f"udrl_{args.env}{'_' + args.name if args.name else ''}"
+    stem = f"{args.algo}_{args.env}{'_' + args.name if args.name else ''}"
     results: list[dict[str, Any]] = []
 
     def write(current: dict[str, Any]) -> None:
@@ -210,7 +213,7 @@ def main() -> None:
         finals = [r["final_return"] for r in runs]
         summary = dict(
             env=args.env,
-            algo="UDRL",
+            algo=ZOO_ALGOS[args.algo].__name__,
             sb3_udrl_version=sb3_udrl.__version__,
             command=" ".join(["python", *os.sys.argv]),
             eval_mode="sampled" if args.stochastic_eval else "greedy",
@@ -224,7 +227,7 @@ def main() -> None:
             runs=runs,
         )
         (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1))
-        plot(runs, f"UDRL on {args.env} ({len(runs)} seeds)", RESULTS / f"{stem}.png")
+        plot(runs, f"{ZOO_ALGOS[args.algo].__name__} on {args.env} ({len(runs)} seeds)", RESULTS / f"{stem}.png")
 
     for seed in args.seeds:
         results.append(run(args, seed, write))

@@ -2,10 +2,11 @@
 
 from sb3_udrl.common.envs import SPARSE_LUNAR_LANDER_ID, register_envs
 from sb3_udrl.common.wrappers import RewardFeedback, SparseReward
+from sb3_udrl.rcp import RCPA, RCPR
 from sb3_udrl.udrl import UDRL
 
 __version__ = "0.1.0"
 
 register_envs()
 
-__all__ = ["SPARSE_LUNAR_LANDER_ID", "UDRL", "RewardFeedback", "SparseReward", "__version__"]
+__all__ = ["RCPA", "RCPR", "SPARSE_LUNAR_LANDER_ID", "UDRL", "RewardFeedback", "SparseReward", "__version__"]

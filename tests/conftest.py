@@ -1,6 +1,8 @@
 import pytest
 import torch as th
 
+from sb3_udrl import RCPA, RCPR, UDRL
+
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -34,3 +36,16 @@ CARTPOLE_LEARNS = dict(
     return_scale=0.01,
     horizon_scale=0.01,
 )
+
+
+# Tiny configurations of every algorithm, for the contract tests parametrised over MODEL_LIST (sb3-contrib's style)
+TINY_RCP = dict(
+    n_warm_up_episodes=2,
+    n_episodes_per_iter=2,
+    n_updates_per_iter=5,
+    batch_size=32,
+    buffer_size=2_000,
+    policy_kwargs=dict(net_arch=[16, 16]),
+)
+MODEL_LIST = [UDRL, RCPR, RCPA]
+TINY_KWARGS = {UDRL: TINY, RCPR: TINY_RCP, RCPA: dict(TINY_RCP, n_value_updates_per_iter=5)}

@@ -1,4 +1,5 @@
-"""hyperparams/udrl.yml: every entry builds the model it describes (a typo or a repeated key must not pass silently)."""
+"""hyperparams/{udrl,rcpr,rcpa}.yml: every entry builds the model it describes (a typo or a repeated key must not pass
+silently), and every algorithm has an entry for every env of udrl.yml."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import yaml
 from torch import nn  # noqa: F401  (policy_kwargs strings may name activation functions)
 
 import sb3_udrl  # noqa: F401  (registers LunarLanderSparse-v3)
-from sb3_udrl import UDRL
+from sb3_udrl import RCPA, RCPR, UDRL
 
-HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams" / "udrl.yml"
+HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams"
+ALGOS = {"udrl": UDRL, "rcpr": RCPR, "rcpa": RCPA}
 # Keys rl-zoo3 reads itself instead of passing them to the algorithm
 ZOO_KEYS = {"n_envs", "n_timesteps", "env_wrapper", "normalize", "frame_stack", "callback", "vec_env_wrapper"}
 
@@ -29,7 +31,9 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-ENTRIES: dict[str, dict[str, Any]] = yaml.load(HYPERPARAMS.read_text(), Loader=UniqueKeyLoader)
+ENTRIES: dict[str, dict[str, dict[str, Any]]] = {
+    algo: yaml.load((HYPERPARAMS / f"{algo}.yml").read_text(), Loader=UniqueKeyLoader) for algo in ALGOS
+}
 
 
 def test_unique_key_loader_rejects_repeats() -> None:
@@ -37,16 +41,22 @@ def test_unique_key_loader_rejects_repeats() -> None:
         yaml.load("a:\n  b: 1\n  b: 2\n", Loader=UniqueKeyLoader)
 
 
-@pytest.mark.parametrize("env_id", sorted(ENTRIES))
-def test_entry_builds_its_model(env_id: str) -> None:
-    params = dict(ENTRIES[env_id])
-    unknown = set(params) - ZOO_KEYS - set(inspect.signature(UDRL.__init__).parameters)
-    assert not unknown, f"{env_id}: keys UDRL does not take: {sorted(unknown)}"
+def test_every_algorithm_covers_every_env() -> None:
+    for algo in ALGOS:
+        assert set(ENTRIES[algo]) == set(ENTRIES["udrl"]), algo
+
+
+@pytest.mark.parametrize("algo, env_id", [(algo, env_id) for algo in ALGOS for env_id in sorted(ENTRIES[algo])])
+def test_entry_builds_its_model(algo: str, env_id: str) -> None:
+    params = dict(ENTRIES[algo][env_id])
+    model_class = ALGOS[algo]
+    unknown = set(params) - ZOO_KEYS - set(inspect.signature(model_class.__init__).parameters)
+    assert not unknown, f"{env_id}: keys {model_class.__name__} does not take: {sorted(unknown)}"
     for key in ZOO_KEYS:
         params.pop(key, None)
     if isinstance(params.get("policy_kwargs"), str):  # rl-zoo3 evaluates this string the same way
         params["policy_kwargs"] = eval(params["policy_kwargs"])
-    model = UDRL(env=env_id, seed=0, **params)
+    model = model_class(env=env_id, seed=0, **params)
     for key, value in params.items():
         if key not in ("policy", "policy_kwargs"):
             assert getattr(model, key) == value, f"{env_id}: {key} was not stored as given"

@@ -14,7 +14,13 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from sb3_udrl.zoo import ZOO_ALGOS, default_config, with_default_conf  # noqa: E402
-from sb3_udrl.zoo.hyperparams_opt import NET_ARCHS, convert_udrl_params, sample_udrl_params  # noqa: E402
+from sb3_udrl.zoo.hyperparams_opt import (  # noqa: E402
+    HYPERPARAMS_CONVERTER,
+    HYPERPARAMS_SAMPLER,
+    NET_ARCHS,
+    convert_udrl_params,
+    sample_udrl_params,
+)
 
 # rl-zoo3 only runs in subprocesses: importing it here would patch gymnasium for the other tests
 pytestmark = [pytest.mark.zoo, pytest.mark.skipif(find_spec("rl_zoo3") is None, reason="needs the zoo extra (rl-zoo3)")]
@@ -22,6 +28,7 @@ pytestmark = [pytest.mark.zoo, pytest.mark.skipif(find_spec("rl_zoo3") is None, 
 PYTHON = sys.executable
 # Tiny UDRL budget: a few short iterations
 TINY_UDRL = ["n_warm_up_episodes:2", "batch_size:32", "n_updates_per_iter:5", "n_episodes_per_iter:2"]
+TINY_RCP = [*TINY_UDRL, "buffer_size:2000", "n_value_updates_per_iter:5"]
 # One torch thread (small networks, shared cores), headless rendering and plots
 # Seconds a script may take (generous: the machine may be shared)
 TIMEOUT = 600
@@ -70,7 +77,7 @@ from sb3_udrl.zoo.hyperparams_opt import convert_udrl_params, sample_udrl_params
 n_algos = len(ALGOS)
 register()
 register()
-assert ALGOS["udrl"] is UDRL and len(ALGOS) == n_algos + 1
+assert ALGOS["udrl"] is UDRL and len(ALGOS) == n_algos + 3
 assert train.ALGOS is ALGOS  # modified in place: every rl-zoo3 module sees it
 assert hyperparams_opt.HYPERPARAMS_SAMPLER["udrl"] is sample_udrl_params
 assert hyperparams_opt.HYPERPARAMS_CONVERTER["udrl"] is convert_udrl_params
@@ -84,7 +91,9 @@ assert ALGOS["udrl"] is UDRL
 
 
 def test_default_config() -> None:
-    assert set(ZOO_ALGOS) == {"udrl"}
+    assert set(ZOO_ALGOS) == {"udrl", "rcpr", "rcpa"}
+    for algo in ZOO_ALGOS:
+        assert Path(default_config(algo)).name == f"{algo}.yml"
     path = Path(default_config("udrl"))
     assert path.name == "udrl.yml" and path.is_file()
     with pytest.raises(ValueError, match="udrl"):
@@ -139,6 +148,40 @@ def test_sampler_round_trip() -> None:
         assert expected["last_few"] <= expected["replay_size"]
     with pytest.raises(ValueError, match="net_arch"):
         convert_udrl_params({**params, "net_arch": "huge"})
+
+
+@pytest.mark.parametrize("algo", ["rcpr", "rcpa"])
+def test_rcp_sampler_round_trip(algo: str) -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(10):
+        trial = study.ask()
+        sampled = HYPERPARAMS_SAMPLER[algo](trial, n_actions=0, n_envs=1, additional_args={})
+        assert sampled == HYPERPARAMS_CONVERTER[algo](trial.params)
+        ZOO_ALGOS[algo]("MlpPolicy", "CartPole-v1", **sampled)  # every sampled combination builds
+
+
+@pytest.mark.parametrize("algo", ["rcpr", "rcpa"])
+def test_rcp_train_enjoy_tune(algo: str, tmp_path: Path) -> None:
+    """RCPR / RCPA through rl-zoo3: train with evaluations, checkpoints and the replay, enjoy, tune, and train a trial."""
+    logs = tmp_path / "logs"
+    common = ["-m", "sb3_udrl.train", "--algo", algo, "--env", "CartPole-v1", "-f", str(logs), "--eval-episodes", "2"]
+    output = run(*common, "-n", "1000", "--seed", "0", "--eval-freq", "500", "--save-freq", "500", "--save-replay-buffer",
+                 "-params", *TINY_RCP)  # fmt: skip
+    assert "Saving replay buffer" in output
+    run_folder = logs / algo / "CartPole-v1_1"
+    for name in ("CartPole-v1.zip", "best_model.zip", "rl_model_500_steps.zip", "replay_buffer.pkl", "evaluations.npz"):
+        assert (run_folder / name).is_file(), name
+    output = run("-m", "sb3_udrl.enjoy", "--algo", algo, "--env", "CartPole-v1", "-f", str(logs), "--no-render", "-n", "200")
+    assert "Mean reward" in output
+    storage = str(tmp_path / "study.log")
+    run(*common, "-n", "300", "-optimize", "--n-trials", "2", "--n-evaluations", "1", "--n-startup-trials", "1",
+        "--no-optim-plots", "--storage", storage, "--study-name", "demo", "--sampler", "random", "--pruner", "none",
+        "-params", "n_warm_up_episodes:2", "n_episodes_per_iter:2")  # fmt: skip
+    study = optuna.load_study(storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage)),
+                              study_name="demo")  # fmt: skip
+    assert len(study.trials) == 2
+    output = run(*common, "-n", "300", "--storage", storage, "--study-name", "demo", "--trial-id", "1", "--eval-freq", "-1")
+    assert "Loading from Optuna study" in output
 
 
 def test_pruning_stops_learning() -> None:

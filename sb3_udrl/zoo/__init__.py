@@ -16,12 +16,15 @@ from pathlib import Path
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_udrl.rcp import RCPA, RCPR
 from sb3_udrl.udrl import UDRL
 from sb3_udrl.zoo.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 
 #: The algorithms made available to rl-zoo3, by the name given to ``--algo``
 ZOO_ALGOS: dict[str, type[BaseAlgorithm]] = {
     "udrl": UDRL,
+    "rcpr": RCPR,
+    "rcpa": RCPA,
 }
 
 

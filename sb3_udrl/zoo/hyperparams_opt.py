@@ -71,6 +71,70 @@ def sample_udrl_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     return convert_udrl_params(trial.params)
 
 
+def convert_rcp_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
+    """
+    Turn the raw values of an RCPR or RCPA trial into constructor keyword arguments (``net_arch`` as for UDRL).
+
+    :param sampled_params: the trial's parameters (``trial.params``)
+    :return: the keyword arguments of the RCPR / RCPA constructor
+    """
+    return convert_udrl_params(sampled_params)
+
+
+def _sample_rcp_common(trial: optuna.Trial) -> None:
+    """Ranges shared by RCP-R and RCP-A, around the RCP research code's and AWR's settings."""
+    trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True)
+    trial.suggest_categorical("batch_size", [128, 256, 512])
+    trial.suggest_categorical("buffer_size", [20_000, 50_000, 100_000])
+    trial.suggest_categorical("n_updates_per_iter", [200, 500, 1000])
+    trial.suggest_categorical("n_episodes_per_iter", [10, 20, 40])
+    trial.suggest_categorical("beta", [0.5, 1.0, 2.0])
+    trial.suggest_categorical("target_shift", [0.5, 1.0, 2.0])
+    trial.suggest_categorical("net_arch", list(NET_ARCHS))
+
+
+def sample_rcpr_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]) -> dict[str, Any]:
+    """
+    Sample RCPR hyperparameters (the shared RCP ranges and ``return_scale``).
+
+    :param trial: the Optuna trial
+    :param n_actions: size of a Box action space (unused)
+    :param n_envs: number of training envs (unused)
+    :param additional_args: rl-zoo3's extra information (unused)
+    :return: the keyword arguments of the RCPR constructor
+    """
+    del n_actions, n_envs, additional_args
+    _sample_rcp_common(trial)
+    trial.suggest_categorical("return_scale", [0.005, 0.01, 0.02, 0.03])
+    return convert_rcp_params(trial.params)
+
+
+def sample_rcpa_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]) -> dict[str, Any]:
+    """
+    Sample RCPA hyperparameters (the shared RCP ranges and the value network's; AWR: 200 value steps, lambda 0.95).
+
+    :param trial: the Optuna trial
+    :param n_actions: size of a Box action space (unused)
+    :param n_envs: number of training envs (unused)
+    :param additional_args: rl-zoo3's extra information (unused)
+    :return: the keyword arguments of the RCPA constructor
+    """
+    del n_actions, n_envs, additional_args
+    _sample_rcp_common(trial)
+    trial.suggest_categorical("n_value_updates_per_iter", [100, 200, 400])
+    trial.suggest_float("value_learning_rate", 1e-4, 3e-3, log=True)
+    trial.suggest_categorical("gae_lambda", [0.9, 0.95, 0.99])
+    return convert_rcp_params(trial.params)
+
+
 #: Sampler and converter of each algorithm, by rl-zoo3 name
-HYPERPARAMS_SAMPLER: dict[str, Callable[..., dict[str, Any]]] = {"udrl": sample_udrl_params}
-HYPERPARAMS_CONVERTER: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"udrl": convert_udrl_params}
+HYPERPARAMS_SAMPLER: dict[str, Callable[..., dict[str, Any]]] = {
+    "udrl": sample_udrl_params,
+    "rcpr": sample_rcpr_params,
+    "rcpa": sample_rcpa_params,
+}
+HYPERPARAMS_CONVERTER: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "udrl": convert_udrl_params,
+    "rcpr": convert_rcp_params,
+    "rcpa": convert_rcp_params,
+}

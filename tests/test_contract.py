@@ -1,0 +1,235 @@
+"""The SB3 contract, the same for UDRL, RCPR and RCPA (sb3-contrib's MODEL_LIST style)."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import FakeImageEnv
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+from sb3_udrl import RCPA, RewardFeedback
+from tests.conftest import MODEL_LIST, TINY_KWARGS
+
+IDS = [model_class.__name__ for model_class in MODEL_LIST]
+
+
+def make(model_class, env, **kwargs):
+    return model_class("MlpPolicy", env, seed=0, **{**TINY_KWARGS[model_class], **kwargs})
+
+
+def torch_state(model):
+    """Every network and optimiser the model saves, flattened to tensors."""
+    tensors = {}
+    for name, state in model._torch_state().items():
+        if name.endswith("optimizer"):
+            for index, param_state in state["state"].items():
+                tensors.update({f"{name}.{index}.{k}": v for k, v in param_state.items()})
+        else:
+            tensors.update({f"{name}.{k}": v for k, v in state.items()})
+    return tensors
+
+
+def assert_same_state(a, b):
+    state_a, state_b = torch_state(a), torch_state(b)
+    assert state_a.keys() == state_b.keys()
+    for key in state_a:
+        assert th.equal(state_a[key], state_b[key]), key
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_run_discrete_and_box(model_class, env_id):
+    model = make(model_class, env_id).learn(600)
+    assert model.num_timesteps >= 600 and model._n_updates > 0
+    obs = model.get_env().reset()
+    actions, _ = model.predict(obs, deterministic=True)
+    assert model.action_space.contains(actions[0])
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+@pytest.mark.parametrize("vec_env_cls", [DummyVecEnv, SubprocVecEnv])
+def test_multi_env_episodes_are_whole(model_class, vec_env_cls):
+    env = make_vec_env("CartPole-v1", n_envs=2, vec_env_cls=vec_env_cls, seed=0)
+    buffer = make(model_class, env).learn(500).replay_buffer
+    n = buffer.n_episodes
+    assert n > 0
+    np.testing.assert_allclose(buffer.ep_return[:n], buffer.ep_length[:n])  # CartPole pays 1 per step
+    env.close()
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_same_seed_same_run(model_class):
+    first, second = make(model_class, "CartPole-v1").learn(800), make(model_class, "CartPole-v1").learn(800)
+    assert_same_state(first, second)
+    n = first.replay_buffer.n_episodes
+    np.testing.assert_array_equal(first.replay_buffer.ep_return[:n], second.replay_buffer.ep_return[:n])
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_callbacks_stop_at_once(model_class):
+    class StopAfter(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.n_calls < 250
+
+    callback = StopAfter()
+    model = make(model_class, "CartPole-v1").learn(10_000, callback=callback)
+    assert callback.n_calls == 250 and model.num_timesteps == 250
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_save_load_exact_and_learn_after_load(model_class, tmp_path):
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=RewardFeedback)
+    model = make(model_class, env).learn(800)
+    model.save(tmp_path / "model.zip")
+    loaded = model_class.load(tmp_path / "model.zip", env=env)
+    assert_same_state(model, loaded)  # value network and every optimiser included
+    assert th.equal(model.policy.eval_command, loaded.policy.eval_command)
+    obs = env.reset()
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    steps = loaded.num_timesteps
+    loaded.set_env(make_vec_env("CartPole-v1", n_envs=2, seed=1, wrapper_class=RewardFeedback))
+    loaded.learn(300, reset_num_timesteps=False)
+    assert loaded.num_timesteps >= steps + 300
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_vec_normalize_stores_raw_data(model_class):
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), norm_obs=True, norm_reward=True)
+    model = make(model_class, env).learn(1200)
+    buffer = model.replay_buffer
+    n = buffer.n_episodes
+    # Pendulum's raw rewards are in [-16.3, 0] and its observations' cos/sin in [-1, 1]: stored unnormalised
+    assert np.all(buffer.rewards[: buffer.pos] <= 0)
+    assert np.abs(buffer.ep_final_obs[:n, :2]).max() <= 1.0 + 1e-6
+    assert np.isclose(buffer.ep_return[:n].min(), min(info["r"] for info in model.ep_info_buffer), atol=1e-3)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_cnn_policy(model_class):
+    env = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=True)
+    model = model_class("CnnPolicy", env, seed=0, **{**TINY_KWARGS[model_class], "policy_kwargs": dict(net_arch=[16])})
+    model.learn(150)
+    assert type(model.policy.features_extractor).__name__ == "NatureCNN"
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_overlap_training_is_reproducible(model_class):
+    def run():
+        env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+        return make(model_class, env, overlap_training=True).learn(1200)
+
+    first, second = run(), run()
+    assert first._n_updates > 0 and first._learner is None
+    assert_same_state(first, second)
+    assert first.replay_buffer.n_added == first._episode_num
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_learner_process_trains_exactly_like_train(model_class):
+    """One order to the learner process gives every network, optimiser and the RNG exactly as train() here."""
+    import copy
+
+    from sb3_udrl.common.learner import LearnerProcess
+
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), norm_obs=True, norm_reward=False)
+    model = make(model_class, env).learn(1000)
+    saved, rng_state = copy.deepcopy(model._torch_state()), copy.deepcopy(model._train_rng.bit_generator.state)
+    learner = LearnerProcess(model)
+    try:
+        learner.start_training(model, [])
+        learner.finish_training(model)
+    finally:
+        learner.close()
+    from_process = copy.deepcopy(model._torch_state())
+    model._load_torch_state(saved)
+    model._train_rng.bit_generator.state = rng_state
+    model.train(gradient_steps=model.n_updates_per_iter, batch_size=model.batch_size)
+    for name, state in from_process.items():
+        if name == "policy":
+            for key, value in state.items():
+                assert th.equal(value, model._torch_state()[name][key]), key
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_unsupported_spaces(model_class):
+    env = gym.make("CartPole-v1")
+    env.action_space = spaces.MultiBinary(4)
+    with pytest.raises(ValueError, match=r"Discrete and Box action spaces, got MultiBinary\(4\)"):
+        model_class("MlpPolicy", env)
+    with pytest.raises(TypeError, match="Dict"):
+        model_class("MlpPolicy", _dict_env())
+
+
+def _dict_env():
+    from stable_baselines3.common.envs import SimpleMultiObsEnv
+
+    return SimpleMultiObsEnv()
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(batch_size=32.5), TypeError, "batch_size must be an int"),
+        (dict(n_episodes_per_iter="10"), TypeError, "n_episodes_per_iter must be an int"),
+        (dict(weighting="linear"), ValueError, "weighting must be one of"),
+        (dict(beta=0.0), ValueError, "beta must be a finite number > 0"),
+        (dict(max_weight=float("inf")), ValueError, "max_weight must be a finite number"),
+        (dict(policy_kwargs=dict(conditioning="add")), ValueError, "conditioning must be"),
+    ],
+)
+def test_invalid_hyperparameters(model_class, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        model_class("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+class NaNRewardEnv(gym.Wrapper):
+    def __init__(self, env: gym.Env, nan_after: int) -> None:
+        super().__init__(env)
+        self.steps, self.nan_after = 0, nan_after
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.steps += 1
+        return obs, (float("nan") if self.steps > self.nan_after else reward), terminated, truncated, info
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_non_finite_reward_raises_and_keeps_model(model_class, tmp_path):
+    model = make(model_class, NaNRewardEnv(gym.make("CartPole-v1"), nan_after=400))
+    with pytest.raises(ValueError, match="non-finite reward"):
+        model.learn(2000)
+    model.save(tmp_path / "model.zip")
+    loaded = model_class.load(tmp_path / "model.zip")
+    obs = np.zeros(4, dtype=np.float32)
+    assert loaded.predict(obs, deterministic=True)[0] == model.predict(obs, deterministic=True)[0]
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_divergence_restores_every_network(model_class):
+    model = make(model_class, "CartPole-v1").learn(400)
+    before = {k: v.clone() for k, v in torch_state(model).items()}
+    model.learning_rate = 1e30  # what a bad tuning trial does
+    model._setup_lr_schedule()
+    if isinstance(model, RCPA):
+        for group in model.policy.value_optimizer.param_groups:
+            group["lr"] = 1e30
+    with pytest.raises(ValueError, match="Training diverged"):
+        model.learn(3000, reset_num_timesteps=False)
+    after = torch_state(model)
+    assert all(th.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_evaluate_policy_matches_closed_loop_evaluation(model_class):
+    """SB3's evaluate_policy on a RewardFeedback env gives the returns of the model's own closed-loop evaluate()."""
+    model = make(model_class, make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=RewardFeedback)).learn(1000)
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=7, wrapper_class=RewardFeedback)
+    returns, _ = evaluate_policy(model, env, n_eval_episodes=4, deterministic=True, return_episode_rewards=True)
+    own, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=2, seed=7, wrapper_class=RewardFeedback), 4)
+    assert sorted(returns) == sorted(own)

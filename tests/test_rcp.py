@@ -1,0 +1,177 @@
+"""RCPR and RCPA: returns along episodes, the recent-steps replay, value fitting, advantages, weights, targets, and
+mixing the pieces of the shared core."""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+
+from sb3_udrl import RCPA, RCPR, UDRL
+from sb3_udrl.common.buffers import EpisodicReplayBuffer, RecentReplayBuffer
+from sb3_udrl.common.conditions import ReturnToGo
+from sb3_udrl.common.utils import lambda_returns
+from tests.conftest import TINY, TINY_KWARGS
+
+
+def _reference_lambda_returns(rewards, values, final_value, gamma, lam):
+    """Sutton & Barto's recursive TD(lambda) return of one episode, step by step."""
+    returns = np.zeros(len(rewards))
+    next_return, next_value = final_value, final_value
+    for t in reversed(range(len(rewards))):
+        returns[t] = rewards[t] + gamma * ((1 - lam) * next_value + lam * next_return)
+        next_return, next_value = returns[t], values[t]
+    return returns
+
+
+def test_lambda_returns_match_the_recursion():
+    rng = np.random.default_rng(0)
+    lengths = [5, 1, 3]
+    rewards = np.zeros((3, 5))
+    values = np.zeros((3, 5))
+    mask = np.arange(5)[None, :] < np.array(lengths)[:, None]
+    rewards[mask], values[mask] = rng.normal(size=mask.sum()), rng.normal(size=mask.sum())
+    final_values = np.array([0.0, 2.5, -1.0])
+    returns = lambda_returns(rewards, values, final_values, mask, 0.9, 0.8)
+    for i, length in enumerate(lengths):
+        expected = _reference_lambda_returns(rewards[i, :length], values[i, :length], final_values[i], 0.9, 0.8)
+        np.testing.assert_allclose(returns[i, :length], expected)
+    # lambda = 1 and V = 0: the discounted return-to-go
+    discounted = lambda_returns(rewards, np.zeros_like(rewards), np.zeros(3), mask, 0.9, 1.0)
+    np.testing.assert_allclose(discounted[0, 0], sum(0.9**t * r for t, r in enumerate(rewards[0])))
+
+
+def _episode(length, reward=1.0, obs_dim=4):
+    return np.zeros((length, obs_dim), dtype=np.float32), np.zeros(length, dtype=np.int64), np.full(length, reward, np.float32)
+
+
+def test_recent_replay_keeps_the_latest_steps():
+    buffer = RecentReplayBuffer(10, spaces.Box(-1, 1, (4,)), spaces.Discrete(2))
+    for reward in (1.0, 2.0, 3.0):
+        buffer.add_episode(*_episode(4, reward))
+    # 12 steps offered, 10 fit: the oldest episode went, whatever its return
+    assert buffer.n_steps == 8 and sorted(buffer.ep_return[: buffer.n_episodes]) == [8.0, 12.0]
+    buffer.add_episode(*_episode(25, 0.0))  # longer than the replay: kept alone
+    assert buffer.n_episodes == 1 and buffer.n_steps == 25
+    many = RecentReplayBuffer(1000, spaces.Box(-1, 1, (4,)), spaces.Discrete(2))
+    for i in range(150):  # more episodes than the initial table holds
+        many.add_episode(*_episode(2, float(i)))
+    assert many.n_episodes == 150 and many.ep_return[: many.n_episodes].max() == 2 * 149.0
+    batch = many.sample(64, np.random.default_rng(0))
+    np.testing.assert_array_equal(batch.returns_to_go, many.returns_to_go[batch.rows])
+
+
+def _filled(model, episodes):
+    """episodes: list of (length, reward per step, truncated)."""
+    model.replay_buffer = model._make_replay_buffer()
+    for length, reward, truncated in episodes:
+        observations, actions, rewards = _episode(length, reward)
+        final = np.ones(4, dtype=np.float32)
+        model.replay_buffer.add_episode(observations, actions, rewards, truncated, final)
+    return model
+
+
+def test_rcpa_bootstraps_time_limit_cuts_only():
+    """G^lambda after the last step is V(s_T) for a time-limit cut and 0 for a termination (AWR)."""
+    model = _filled(RCPA("MlpPolicy", "CartPole-v1", seed=0, gamma=0.9), [(3, 1.0, True), (3, 1.0, False)])
+    # A constant value function V = 5 (the network predicts (1 - gamma) V)
+    last = model.policy.value_net[-1]
+    with th.no_grad():
+        last.weight.zero_()
+        last.bias.fill_(5.0 * (1 - 0.9))
+    rows, mask = model.replay_buffer.padded_rows()
+    returns, values = model._returns_and_values(rows, mask)
+    np.testing.assert_allclose(values[mask], 5.0, rtol=1e-5)
+    cut, terminated = returns
+    np.testing.assert_allclose(cut[2], 1.0 + 0.9 * 5.0, rtol=1e-5)
+    np.testing.assert_allclose(terminated[2], 1.0)
+    np.testing.assert_allclose(cut, _reference_lambda_returns([1.0] * 3, [5.0] * 3, 5.0, 0.9, 0.95), rtol=1e-5)
+
+
+def test_rcpa_fits_its_value_and_normalises_advantages():
+    model = _filled(RCPA("MlpPolicy", "CartPole-v1", seed=0, n_value_updates_per_iter=0), [(20, 1.0, False)] * 5)
+    model.set_logger(configure(None, []))
+    rows, mask = model.replay_buffer.padded_rows()
+    before = np.abs(np.subtract(*model._returns_and_values(rows, mask))[mask]).mean()
+    model.n_value_updates_per_iter = 300
+    advantages = model._prepare_training(batch_size=64)[rows[mask]]
+    after = np.abs(np.subtract(*model._returns_and_values(rows, mask))[mask]).mean()
+    assert after < 0.5 * before  # V learned the returns
+    assert abs(advantages.mean()) < 1e-4 and abs(advantages.std() - 1) < 1e-3  # normalised over the replay
+
+
+def test_exponential_weights_are_normalised_and_capped():
+    model = _filled(UDRL("MlpPolicy", "CartPole-v1", weighting="exp", beta=0.5, max_weight=3.0), [(10, 1.0, False)] * 3)
+    weights = model._row_weights(None)
+    rows, mask = model.replay_buffer.padded_rows()
+    kept = weights[rows[mask]]
+    returns_to_go = model.replay_buffer.returns_to_go[rows[mask]]
+    order = np.argsort(returns_to_go)
+    assert np.all(np.diff(kept[order]) >= 0)  # more return-to-go, more weight
+    assert kept.max() == 3.0 and kept.min() > 0
+    assert model._row_weights(None) is not None and UDRL("MlpPolicy", "CartPole-v1")._row_weights(None) is None
+
+
+def test_rcpr_targets_and_closed_loop():
+    """Exploration N(mu + shift sigma, sigma) of the replay's returns; evaluation capped at the best return; the
+    return-to-go follows Z <- (Z - r) / gamma."""
+    model = _filled(RCPR("MlpPolicy", "CartPole-v1", seed=0, target_shift=2.0), [(10, 1.0, False), (30, 1.0, False)])
+    model._update_eval_command()
+    assert model.target_mean == 20.0 + 2 * 10.0 and model.target_std == 10.0
+    assert float(model.policy.eval_command[0]) == 30.0 and float(model.policy.max_return) == 30.0  # capped
+    targets = model._sample_exploratory_commands(5000)[:, 0]
+    assert abs(targets.mean() - 40.0) < 1.0 and abs(targets.std() - 10.0) < 1.0
+    condition = ReturnToGo(gamma=0.5)
+    np.testing.assert_allclose(condition.update(np.array([[10.0], [10.0]]), np.array([2.0, 4.0]), 12.0), [[12.0], [12.0]])
+    np.testing.assert_allclose(condition.update(np.array([[10.0]]), np.array([8.0])), [[4.0]])
+    np.testing.assert_allclose(condition.update(np.array([[10.0]]), None), [[10.0]])  # no reward observed: unchanged
+
+
+@pytest.mark.parametrize("sampling", ["episode", "step"])
+def test_rcpa_target_sampling(sampling):
+    model = RCPA("MlpPolicy", "CartPole-v1", seed=0, target_shift=1.5, target_sampling=sampling)
+    assert float(model.policy.eval_command[0]) == 1.5
+    targets = model._sample_exploratory_commands(5000)
+    assert abs(targets.mean() - 1.5) < 0.05 and abs(targets.std() - 1.0) < 0.05
+    command = targets[:3].copy()
+    updated = model._update_command(command.copy(), np.ones(3))
+    assert np.array_equal(updated, command) == (sampling == "episode")
+    with pytest.raises(ValueError, match="target_sampling must be one of"):
+        RCPA("MlpPolicy", "CartPole-v1", target_sampling="batch")
+
+
+def test_mixing_the_pieces():
+    """UDRL with RCP's exponential weights; RCPR keeping the best episodes, as UDRL's replay does."""
+    weighted = UDRL("MlpPolicy", "CartPole-v1", seed=0, weighting="exp", **TINY)
+    weighted.set_logger(configure(None, []))
+    weighted.learn(600)
+    assert weighted.logger.name_to_value["train/mean_weight"] != 1.0
+    best = RCPR(
+        "MlpPolicy",
+        make_vec_env("CartPole-v1", n_envs=2, seed=0),
+        seed=0,
+        replay_buffer_class=EpisodicReplayBuffer,
+        **{**TINY_KWARGS[RCPR], "buffer_size": 5},
+    ).learn(1500)
+    buffer = best.replay_buffer
+    assert type(buffer) is EpisodicReplayBuffer and buffer.n_episodes == 5
+    seen = sorted(info["r"] for info in best.ep_info_buffer)  # every episode so far (fewer than 100)
+    assert best._episode_num < 100
+    np.testing.assert_allclose(sorted(buffer.ep_return[:5]), seen[-5:])
+    with pytest.raises(TypeError, match="replay_buffer_class"):
+        RCPR("MlpPolicy", "CartPole-v1", replay_buffer_class=dict)
+
+
+@pytest.mark.parametrize(
+    "model_class, kwargs, threshold",
+    [
+        (RCPA, dict(n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, n_value_updates_per_iter=50), 150),
+        (RCPR, dict(n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, target_shift=3.0), 80),
+    ],
+)
+def test_learns_cartpole(model_class, kwargs, threshold):
+    """Learning happens: the closed-loop return grows well beyond a random policy's (~22)."""
+    model = model_class("MlpPolicy", "CartPole-v1", seed=0, **kwargs).learn(15_000)
+    returns, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=5, seed=123), n_eval_episodes=10)
+    assert np.mean(returns) > threshold, returns
