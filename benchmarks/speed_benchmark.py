@@ -1,8 +1,10 @@
-"""Speed of a whole UDRL run against random-action stepping of the same SB3 VecEnv, measured in one process.
+"""Speed of a whole run (UDRL, RCPR or RCPA) against random-action stepping of the same SB3 VecEnv, in one process.
 
     python -m benchmarks.speed_benchmark --env LunarLander-v3 --n-timesteps 3000000 --overlap-training
+    python -m benchmarks.speed_benchmark --algo rcpa --env LunarLander-v3 --n-timesteps 1500000 --overlap-training
 
-Writes benchmarks/results/speed_{env}[_overlap].json: wall time of random stepping, of the whole UDRL run (collection +
+Writes benchmarks/results/speed_[{algo}_]{env}[_overlap].json (no algo prefix for UDRL): wall time of random stepping,
+of the whole run (collection +
 training), of its collection alone (env steps + inference + bookkeeping), and their ratios. Random stepping is timed
 on --random-timesteps steps (default: the same budget) and scaled to the run's steps. Both use the benchmarks' VecEnv
 (make_vec_env without a render mode); random stepping with make_vec_env's default render mode is recorded too. Run it
@@ -26,7 +28,8 @@ import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 
 import sb3_udrl
-from sb3_udrl import UDRL
+from sb3_udrl.common.base import CommandAlgorithm
+from sb3_udrl.zoo import ZOO_ALGOS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -45,8 +48,8 @@ def timed(key: str) -> Iterator[None]:
         TIMERS[key] += time.perf_counter() - start
 
 
-class TimedUDRL(UDRL):
-    """UDRL that adds the time of its collection and training phases to TIMERS (in the main process; with
+class TimedPhases(CommandAlgorithm):
+    """Mixin that adds the time of an algorithm's collection and training phases to TIMERS (in the main process; with
     overlap_training the updates run in the learner process and only the wait for it is counted)."""
 
     def collect_rollouts(self, *args, **kwargs):
@@ -65,6 +68,11 @@ class TimedUDRL(UDRL):
         return result
 
 
+def timed_class(algorithm_class: type[CommandAlgorithm]) -> type[CommandAlgorithm]:
+    """``algorithm_class`` with its phases timed (a subclass of both, so it saves and loads as itself)."""
+    return type(algorithm_class.__name__, (TimedPhases, algorithm_class), {})
+
+
 def random_stepping_seconds(make_env, n_timesteps: int) -> float:
     env = make_env()
     env.reset()
@@ -81,16 +89,17 @@ def main() -> None:
     from benchmarks.udrl_benchmark import load_hyperparams, make_env, split_env_settings  # same as the benchmark
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", default="udrl", choices=sorted(ZOO_ALGOS))
     parser.add_argument("--env", default="LunarLander-v3")
     parser.add_argument("--n-timesteps", type=int, default=3_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--random-timesteps", type=int, default=0, help="steps of random stepping (0: --n-timesteps)")
-    parser.add_argument("--overlap-training", action="store_true", help="UDRL(overlap_training=True)")
+    parser.add_argument("--overlap-training", action="store_true", help="overlap_training=True")
     parser.add_argument("--params", nargs="*", default=[], help="hyperparameter overrides key:value")
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    params = load_hyperparams(args.env, args.params)
+    params = load_hyperparams(args.env, args.params, args.algo)
     n_envs, _, wrapper_class = split_env_settings(params)
 
     def make_benchmark_env():
@@ -107,7 +116,7 @@ def main() -> None:
     params["overlap_training"] = args.overlap_training
 
     env = make_benchmark_env()
-    model = TimedUDRL(env=env, seed=args.seed, **params)
+    model = timed_class(ZOO_ALGOS[args.algo])(env=env, seed=args.seed, **params)
     timers = TIMERS
     # Time spent inside the VecEnv itself (the fair baseline for collection: a learned policy's episodes need not
     # cost the same per step as random ones)
@@ -120,10 +129,11 @@ def main() -> None:
     env.step_wait = timed_step_wait
     start = time.perf_counter()
     model.learn(args.n_timesteps, log_interval=None)
-    udrl_seconds = time.perf_counter() - start
+    run_seconds = time.perf_counter() - start
     steps = model.num_timesteps
 
     result = dict(
+        algo=ZOO_ALGOS[args.algo].__name__,
         env=args.env,
         n_envs=n_envs,
         vec_env="DummyVecEnv" + (f" + {wrapper_class.__name__}" if wrapper_class else "") + ", render_mode=None",
@@ -137,20 +147,22 @@ def main() -> None:
         random_stepping_seconds=random_seconds,
         random_steps_per_second=random_timesteps / random_seconds,
         random_steps_per_second_rgb_array_render_mode=default_render_timesteps / default_render_seconds,
-        udrl_seconds=udrl_seconds,
-        udrl_collect_seconds=timers["collect"],
-        udrl_train_seconds=timers["train"],
-        udrl_other_seconds_overlap=timers["wait_learner"],
-        udrl_env_step_seconds=timers["env_step"],
+        run_seconds=run_seconds,
+        run_collect_seconds=timers["collect"],
+        run_train_seconds=timers["train"],
+        run_wait_learner_seconds_overlap=timers["wait_learner"],
+        run_env_step_seconds=timers["env_step"],
         collection_overhead_over_env_stepping=timers["collect"] / timers["env_step"],
         n_gradient_steps=model._n_updates,
         collection_steps_per_second=steps / timers["collect"],
         collection_speed_ratio=(steps / timers["collect"]) / (random_timesteps / random_seconds),
-        whole_run_time_ratio=udrl_seconds / (random_seconds * steps / random_timesteps),
+        whole_run_time_ratio=run_seconds / (random_seconds * steps / random_timesteps),
         final_replay_best_return=float(model.replay_buffer.ep_return[: model.replay_buffer.n_episodes].max()),
     )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"speed_{args.env}{'_overlap' if args.overlap_training else ''}.json").write_text(json.dumps(result, indent=1))
+    prefix = "" if args.algo == "udrl" else f"{args.algo}_"
+    name = f"speed_{prefix}{args.env}{'_overlap' if args.overlap_training else ''}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
 
 

@@ -175,3 +175,21 @@ def test_learns_cartpole(model_class, kwargs, threshold):
     model = model_class("MlpPolicy", "CartPole-v1", seed=0, **kwargs).learn(15_000)
     returns, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=5, seed=123), n_eval_episodes=10)
     assert np.mean(returns) > threshold, returns
+
+
+def test_iterations_of_n_steps():
+    """n_steps_per_iter: each iteration after the warm-up collects exactly that many env steps (AWR's iterations)."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    ends = []
+
+    class RolloutEnds(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            ends.append(self.model.num_timesteps)
+
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    RCPA("MlpPolicy", env, seed=0, n_steps_per_iter=64, **TINY_KWARGS[RCPA]).learn(1000, callback=RolloutEnds())
+    assert len(ends) > 5 and set(np.diff(ends[1:])) == {64}

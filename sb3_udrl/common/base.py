@@ -70,6 +70,8 @@ class CommandAlgorithm(BaseAlgorithm):
     :param batch_size: mini-batch size of each gradient step
     :param n_updates_per_iter: gradient steps per iteration
     :param n_episodes_per_iter: episodes collected per iteration
+    :param n_steps_per_iter: if > 0, an iteration collects this many environment steps instead of
+        ``n_episodes_per_iter`` episodes (AWR's iterations; unfinished episodes carry over either way)
     :param n_warm_up_episodes: random-action episodes that fill the replay first
     :param weighting: ``"none"``: every sample counts once; ``"exp"``: each sample's log-likelihood is weighted by
         ``min(exp(x / beta), max_weight)``, ``x`` its weighting variable (return-to-go, or the advantage of RCP-A)
@@ -103,6 +105,7 @@ class CommandAlgorithm(BaseAlgorithm):
         n_updates_per_iter: int,
         n_episodes_per_iter: int,
         n_warm_up_episodes: int,
+        n_steps_per_iter: int = 0,
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
@@ -138,6 +141,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self.n_updates_per_iter = check_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
         self.n_episodes_per_iter = check_int("n_episodes_per_iter", n_episodes_per_iter)
         self.n_warm_up_episodes = check_int("n_warm_up_episodes", n_warm_up_episodes)
+        self.n_steps_per_iter = check_int("n_steps_per_iter", n_steps_per_iter, minimum=0)
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
@@ -380,9 +384,12 @@ class CommandAlgorithm(BaseAlgorithm):
             actions = np.clip(actions, self.action_space.low, self.action_space.high)
         return actions
 
-    def collect_rollouts(self, env: VecEnv, callback: BaseCallback, n_episodes: int, random_actions: bool) -> bool:
+    def collect_rollouts(
+        self, env: VecEnv, callback: BaseCallback, n_episodes: int, random_actions: bool, n_steps: int = 0
+    ) -> bool:
         """
-        Run the envs until ``n_episodes`` episodes end, storing each ended episode in the replay.
+        Run the envs until ``n_episodes`` episodes end (or, if ``n_steps > 0``, for ``n_steps`` environment steps),
+        storing each ended episode in the replay.
 
         Each env acts under its own command, drawn with :meth:`_sample_exploratory_commands` when its episode
         starts and updated after every step; episodes still running carry over to the next call.
@@ -391,19 +398,21 @@ class CommandAlgorithm(BaseAlgorithm):
         :param callback: called once per ``env.step()``; returning False stops collection
         :param n_episodes: episodes to finish
         :param random_actions: act uniformly at random (the paper's warm-up)
+        :param n_steps: environment steps to collect instead (0: count episodes)
         :return: False if the callback asked to stop
         """
         assert self._staging is not None and self.replay_buffer is not None and self._command is not None
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
-        n_finished = 0
-        while n_finished < n_episodes:
+        n_finished, n_collected = 0, 0
+        while (n_collected < n_steps) if n_steps > 0 else (n_finished < n_episodes):
             if random_actions:
                 actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
             else:
                 actions = self._act(self._base_obs(self._last_obs), self._command)  # type: ignore[arg-type]
             new_obs, rewards, dones, infos = env.step(actions)
             self.num_timesteps += env.num_envs
+            n_collected += env.num_envs
             callback.update_locals(locals())
             if not callback.on_step():
                 return False
@@ -491,13 +500,14 @@ class CommandAlgorithm(BaseAlgorithm):
             while self.num_timesteps < total_timesteps:
                 warm_up = self.replay_buffer.n_episodes == 0
                 n_episodes = self.n_warm_up_episodes if warm_up else self.n_episodes_per_iter
+                n_steps = 0 if warm_up else self.n_steps_per_iter
                 if warm_up or self.n_updates_per_iter == 0:
-                    keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=warm_up)
+                    keep_going = self.collect_rollouts(self.env, callback, n_episodes, warm_up, n_steps)
                 elif self.overlap_training:
-                    keep_going = self._train_while_collecting(callback, n_episodes)
+                    keep_going = self._train_while_collecting(callback, n_episodes, n_steps)
                 else:
                     self.train(gradient_steps=self.n_updates_per_iter, batch_size=self.batch_size)
-                    keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
+                    keep_going = self.collect_rollouts(self.env, callback, n_episodes, False, n_steps)
                 if not keep_going:
                     break
                 self._update_eval_command()
@@ -512,7 +522,7 @@ class CommandAlgorithm(BaseAlgorithm):
         callback.on_training_end()
         return self
 
-    def _train_while_collecting(self, callback: BaseCallback, n_episodes: int) -> bool:
+    def _train_while_collecting(self, callback: BaseCallback, n_episodes: int, n_steps: int = 0) -> bool:
         """
         One iteration with ``overlap_training``: a learner process (:class:`~sb3_udrl.common.learner.LearnerProcess`)
         runs ``train()`` on its copy of the model while this process collects episodes with ``self.policy``. The
@@ -527,7 +537,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self._learner_backlog = []
         self._deferred_episodes = []
         try:
-            keep_going = self.collect_rollouts(self.env, callback, n_episodes, random_actions=False)
+            keep_going = self.collect_rollouts(self.env, callback, n_episodes, False, n_steps)
         finally:
             # Stored even if collection failed (nothing collected is lost); the learner gets them next time
             deferred, self._deferred_episodes = self._deferred_episodes, None

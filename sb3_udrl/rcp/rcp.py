@@ -41,6 +41,7 @@ class RCP(CommandAlgorithm):
         n_updates_per_iter: int,
         n_episodes_per_iter: int,
         n_warm_up_episodes: int,
+        n_steps_per_iter: int,
         weighting: str,
         beta: float,
         max_weight: float,
@@ -64,6 +65,7 @@ class RCP(CommandAlgorithm):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            n_steps_per_iter=n_steps_per_iter,
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
@@ -144,6 +146,8 @@ class RCPR(RCP):
     :param n_updates_per_iter: gradient steps per iteration
     :param n_episodes_per_iter: episodes collected per iteration
     :param n_warm_up_episodes: random-action episodes that fill the replay first
+    :param n_steps_per_iter: if > 0, an iteration collects this many environment steps instead of
+        ``n_episodes_per_iter`` episodes (AWR: 2048)
     :param return_scale: factor ``Z`` is multiplied by before entering the network
     :param gamma: discount of the return-to-go ``Z`` (1: undiscounted, the closed-loop update is then exact)
     :param target_shift: exploration and evaluation ask for ``mu + target_shift * sigma`` of the replay's returns
@@ -176,6 +180,7 @@ class RCPR(RCP):
         n_updates_per_iter: int = 500,
         n_episodes_per_iter: int = 20,
         n_warm_up_episodes: int = 50,
+        n_steps_per_iter: int = 0,
         return_scale: float = 0.02,
         gamma: float = 1.0,
         target_shift: float = 1.0,
@@ -202,6 +207,7 @@ class RCPR(RCP):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            n_steps_per_iter=n_steps_per_iter,
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
@@ -284,6 +290,8 @@ class RCPA(RCP):
     :param n_updates_per_iter: policy gradient steps per iteration
     :param n_episodes_per_iter: episodes collected per iteration
     :param n_warm_up_episodes: random-action episodes that fill the replay first
+    :param n_steps_per_iter: if > 0, an iteration collects this many environment steps instead of
+        ``n_episodes_per_iter`` episodes (AWR: 2048)
     :param n_value_updates_per_iter: value gradient steps per iteration (AWR: 200 per 2048 new steps)
     :param value_learning_rate: Adam learning rate of the value network
     :param gamma: discount
@@ -320,6 +328,7 @@ class RCPA(RCP):
         n_updates_per_iter: int = 500,
         n_episodes_per_iter: int = 20,
         n_warm_up_episodes: int = 50,
+        n_steps_per_iter: int = 0,
         n_value_updates_per_iter: int = 200,
         value_learning_rate: float = 1e-3,
         gamma: float = 0.99,
@@ -350,6 +359,7 @@ class RCPA(RCP):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            n_steps_per_iter=n_steps_per_iter,
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
