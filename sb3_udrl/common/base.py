@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import copy
 import io
+import json
+import os
 import pathlib
+import re
 import sys
 import time
 import zipfile
@@ -54,6 +57,9 @@ def episodes_per_env(n_episodes: int, n_envs: int) -> np.ndarray:
     the first episodes to end instead over-represents short ones (LunarLander: crashes end sooner than landings)."""
     return np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
 
+
+#: Largest ``batch_size`` accepted: a batch is built in memory at once (observations and activations of every sample)
+MAX_BATCH_SIZE = 2**20
 
 #: How training samples are weighted: ``"none"`` (UDRL: plain likelihood) or ``"exp"`` (RCP: exponential weights)
 WEIGHTINGS = ("none", "exp")
@@ -138,6 +144,8 @@ class CommandAlgorithm(BaseAlgorithm):
             raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}")
         self.buffer_size = check_int("buffer_size", buffer_size)
         self.batch_size = check_int("batch_size", batch_size)
+        if self.batch_size > MAX_BATCH_SIZE:
+            raise ValueError(f"batch_size must be <= {MAX_BATCH_SIZE} (one batch is built in memory), got {batch_size}")
         self.n_updates_per_iter = check_int("n_updates_per_iter", n_updates_per_iter, minimum=0)
         self.n_episodes_per_iter = check_int("n_episodes_per_iter", n_episodes_per_iter)
         self.n_warm_up_episodes = check_int("n_warm_up_episodes", n_warm_up_episodes)
@@ -156,6 +164,8 @@ class CommandAlgorithm(BaseAlgorithm):
         self._last_loss = float("nan")
         #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
         self.store_truncated = True
+        #: saved with the model, so that load() can tell which algorithm wrote a file
+        self._algorithm = type(self).__name__
 
     # ----------------------------------------------------------------------------------------------------------
     # Set-up
@@ -178,8 +188,48 @@ class CommandAlgorithm(BaseAlgorithm):
         return dict(self.policy_kwargs)
 
     @abstractmethod
-    def _make_replay_buffer(self) -> EpisodicReplayBuffer:
-        """The replay, built at the first ``learn()``."""
+    def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
+        """The replay, built at the first ``learn()`` (``initial_capacity`` steps allocated at first)."""
+
+    @staticmethod
+    def _write_atomically(path: str | pathlib.Path, content: bytes) -> None:
+        """Write ``content`` to a temporary file in ``path``'s folder, then rename it over ``path``: a crash mid-save
+        leaves the previous file intact."""
+        path = pathlib.Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            with open(temporary, "wb") as file:
+                file.write(content)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def save(
+        self,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        exclude: list[str] | None = None,
+        include: list[str] | None = None,
+    ) -> None:
+        """
+        Save the model (see ``BaseAlgorithm.save``). A path gets ``.zip`` appended when it has no suffix, as in SB3,
+        and is written atomically: a crash during the save leaves the previous file at that path intact.
+
+        :param path: path or file-like to write to
+        :param exclude: attributes to leave out, besides the default ones
+        :param include: attributes to keep although excluded by default
+        """
+        if not isinstance(path, (str, pathlib.Path)):
+            super().save(path, exclude, include)
+            return
+        path = pathlib.Path(path)
+        if path.suffix == "":
+            path = pathlib.Path(f"{path}.zip")
+        content = io.BytesIO()
+        super().save(content, exclude, include)
+        self._write_atomically(path, content.getvalue())
 
     def _excluded_save_params(self) -> list[str]:
         return [
@@ -363,16 +413,32 @@ class CommandAlgorithm(BaseAlgorithm):
             self._last_obs = None
         if self.replay_buffer is None:
             self.replay_buffer = self._make_replay_buffer()
+        # SB3 resets the env in these cases: the episodes in progress are gone, and so must be their staged steps
+        env_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = super()._setup_learn(
             total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
         )
-        if self._staging is None or self._staging.n_envs != self.n_envs or self._command is None:
+        if env_reset:
+            self._check_finite_obs(self._last_obs if self._vec_normalize_env is None else self._last_original_obs)
+        if env_reset or self._staging is None or self._staging.n_envs != self.n_envs or self._command is None:
             buffer = self.replay_buffer
             self._staging = EpisodeStaging(
                 self.n_envs, buffer.obs_shape, buffer.observations.dtype, buffer.action_shape, buffer.actions.dtype
             )
             self._command = self._sample_exploratory_commands(self.n_envs)
         return total_timesteps, callback
+
+    def _check_finite_obs(self, obs: np.ndarray | dict[str, np.ndarray] | None, what: str = "an observation") -> None:
+        """Refuse non-finite observations before anything is stored (they would poison the replay for good)."""
+        if obs is None:
+            return
+        base = np.asarray(self._base_obs(obs))
+        if np.issubdtype(base.dtype, np.floating) and not np.all(np.isfinite(base)):
+            bad = np.argwhere(~np.isfinite(base.reshape(len(base), -1)))[0]
+            raise ValueError(
+                f"The environment returned {what} with non-finite values (env {bad[0]}, entry {bad[1]}: "
+                f"{base.reshape(len(base), -1)[bad[0], bad[1]]}); nothing of this step was stored"
+            )
 
     def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool = False) -> np.ndarray:
         """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``)."""
@@ -405,7 +471,10 @@ class CommandAlgorithm(BaseAlgorithm):
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
         n_finished, n_collected = 0, 0
-        while (n_collected < n_steps) if n_steps > 0 else (n_finished < n_episodes):
+        # The budget is checked at every step too: an env whose episodes never end must not run past it
+        while ((n_collected < n_steps) if n_steps > 0 else (n_finished < n_episodes)) and (
+            self.num_timesteps < self._total_timesteps
+        ):
             if random_actions:
                 actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
             else:
@@ -425,14 +494,21 @@ class CommandAlgorithm(BaseAlgorithm):
                 original_obs, original_rewards = self._last_obs, rewards
             if not np.all(np.isfinite(original_rewards)):
                 raise ValueError(f"The environment returned a non-finite reward: {original_rewards}")
+            new_original_obs = new_obs if self._vec_normalize_env is None else self._vec_normalize_env.get_original_obs()
+            self._check_finite_obs(new_original_obs)
+            ended = np.flatnonzero(dones)
+            final_observations = {i: self._final_observation(infos[i]) for i in ended}
+            for final_observation in final_observations.values():
+                if final_observation is not None:
+                    self._check_finite_obs(final_observation[None], "a final observation")
             self._staging.add(self._base_obs(original_obs), actions, original_rewards)  # type: ignore[arg-type]
             # Algorithm 2: d_r <- d_r - r_t, d_h <- max(d_h - 1, 1)
             self._command = self._update_command(self._command, original_rewards)
 
-            for i in np.flatnonzero(dones):
+            for i in ended:
                 truncated = bool(infos[i].get("TimeLimit.truncated", False))
                 observations, actions, episode_rewards = self._staging.pop(i)
-                final_observation = self._final_observation(infos[i])
+                final_observation = final_observations[i]
                 if self._deferred_episodes is not None:
                     # The learner process trains on the replay as it was sent: store these once collection ends
                     steps = (observations.copy(), actions.copy(), episode_rewards.copy())
@@ -445,7 +521,7 @@ class CommandAlgorithm(BaseAlgorithm):
 
             self._last_obs = new_obs
             if self._vec_normalize_env is not None:
-                self._last_original_obs = self._vec_normalize_env.get_original_obs()
+                self._last_original_obs = new_original_obs
         callback.on_rollout_end()
         return True
 
@@ -618,13 +694,21 @@ class CommandAlgorithm(BaseAlgorithm):
     # Replay persistence (same names as SB3's off-policy algorithms, used by rl-zoo3's --save-replay-buffer)
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """
-        Save the episodic replay (pickled) to ``path``.
+        Save the episodic replay (pickled) to ``path`` (``.pkl`` appended without a suffix), written atomically.
 
         :param path: file or file-like
         """
         if self.replay_buffer is None:
             raise ValueError("There is no replay buffer to save: call learn() first")
-        save_to_pkl(path, self.replay_buffer, self.verbose)
+        if not isinstance(path, (str, pathlib.Path)):
+            save_to_pkl(path, self.replay_buffer, self.verbose)
+            return
+        path = pathlib.Path(path)
+        if path.suffix == "":
+            path = pathlib.Path(f"{path}.pkl")
+        content = io.BytesIO()
+        save_to_pkl(content, self.replay_buffer, self.verbose)
+        self._write_atomically(path, content.getvalue())
 
     def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
         """
@@ -642,6 +726,16 @@ class CommandAlgorithm(BaseAlgorithm):
             raise ValueError(
                 f"The replay in {path} was made for observations {buffer.obs_shape} and actions {buffer.action_space}, "
                 f"not {expected.shape} and {self.action_space}"
+            )
+        # The model must never say one thing and do another: the replay's own settings must be the model's
+        wanted = self._make_replay_buffer(initial_capacity=1)
+        found = (type(buffer).__name__, buffer.buffer_size, buffer.n_recent)
+        settings = (type(wanted).__name__, wanted.buffer_size, wanted.n_recent)
+        if found != settings:
+            raise ValueError(
+                f"The replay in {path} is a {found[0]} of size {found[1]} keeping {found[2]} recent episodes; this model's "
+                f"settings make a {settings[0]} of size {settings[1]} keeping {settings[2]}: load the model with the "
+                "settings the replay was saved with (e.g. load(path, replay_size=...)), or train without the replay"
             )
         self.replay_buffer = buffer
         self._update_eval_command()
@@ -674,9 +768,30 @@ class CommandAlgorithm(BaseAlgorithm):
             existing = [candidate for candidate in candidates if candidate.is_file()]
             if existing and not zipfile.is_zipfile(existing[0]):
                 raise ValueError(f"{existing[0]} is not a valid {cls.__name__} save file (not a zip archive)")
+            if existing:
+                cls._check_save_file(existing[0])
         try:
             return super().load(
                 path, env, device, custom_objects, print_system_info=print_system_info, force_reset=force_reset, **kwargs
             )
         except (zipfile.BadZipFile, EOFError, KeyError) as error:
             raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
+
+    @classmethod
+    def _check_save_file(cls, path: pathlib.Path) -> None:
+        """Raise ``ValueError`` naming ``path`` and what it holds if it is not a save of ``cls``."""
+        try:
+            with zipfile.ZipFile(path) as archive:
+                data = json.loads(archive.read("data"))
+        except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as error:
+            raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
+        saved_by = data.get("_algorithm")
+        if saved_by is None:
+            policy = data.get("policy_class", {})
+            match = re.search(r"function (\w+)\.__init__", str(policy.get("__init__", "")))
+            policy_name = f"{policy.get('__module__', '?')}.{match.group(1) if match else '?'}"
+            if policy_name.startswith("sb3_udrl.") and cls.__name__ == "UDRL":
+                return  # a UDRL save from before the algorithm was recorded
+            raise ValueError(f"{path} is not a {cls.__name__} save file: it holds a model with the policy {policy_name}")
+        if saved_by != cls.__name__:
+            raise ValueError(f"{path} holds a {saved_by} model, not a {cls.__name__} one: load it with {saved_by}.load()")

@@ -158,6 +158,11 @@ class EpisodicReplayBuffer:
         if length == 0:
             raise ValueError("Cannot add an empty episode")
         episode_return = float(np.sum(rewards, dtype=np.float64))
+        returns_to_go = np.cumsum(rewards[::-1], dtype=np.float64)[::-1]
+        if not np.all(np.abs(returns_to_go) <= np.finfo(np.float32).max):
+            raise ValueError(
+                f"An episode's return-to-go overflows float32 (episode return {episode_return}): scale the rewards down"
+            )
         self.n_added += 1
         if not self._make_room(episode_return, length):
             return False
@@ -172,7 +177,7 @@ class EpisodicReplayBuffer:
         self.actions[start:end] = actions.reshape((length, *self.action_shape))
         self.rewards[start:end] = rewards
         # Return-to-go: sum of rewards from t to the end of the episode
-        self.returns_to_go[start:end] = np.cumsum(rewards[::-1], dtype=np.float64)[::-1]
+        self.returns_to_go[start:end] = returns_to_go
         self.pos = end
         i = self.n_episodes
         self.ep_start[i], self.ep_length[i] = start, length

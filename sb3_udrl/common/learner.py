@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import multiprocessing as mp
 import pickle
+import time
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -92,10 +93,15 @@ class LearnerProcess:
     """
     Runs ``algorithm.train()`` in a separate process on a copy of the algorithm (spawned, one torch thread).
 
+    A learner that dies, or that sends no answer within ``timeout`` seconds of an order, raises ``RuntimeError`` in
+    the main process (the process is stopped; the main process keeps the weights of the previous iteration).
+
     :param algorithm: the algorithm whose current weights, optimiser state and replay the learner starts from
+    :param timeout: seconds to wait for one iteration's updates before the learner is declared hung
     """
 
-    def __init__(self, algorithm: CommandAlgorithm) -> None:
+    def __init__(self, algorithm: CommandAlgorithm, timeout: float = 600.0) -> None:
+        self.timeout = timeout
         assert algorithm.replay_buffer is not None
         model_bytes = io.BytesIO()
         algorithm.save(model_bytes)
@@ -122,16 +128,31 @@ class LearnerProcess:
             algorithm.n_updates_per_iter,
             algorithm.batch_size,
         )
-        self._connection.send(order)
+        try:
+            self._connection.send(order)
+        except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
+            self._fail(f"could not be sent an order ({type(error).__name__})", error)
         self._busy = True
+
+    def _fail(self, what: str, error: BaseException | None = None) -> None:
+        self._busy = False
+        self._stop()
+        message = f"The learner process of overlap_training {what}; see its output above. The model keeps the weights "
+        raise RuntimeError(message + "of the previous iteration.") from error
 
     def finish_training(self, algorithm: CommandAlgorithm) -> None:
         """Wait for the learner and copy its networks, optimisers, RNG state and logs into ``algorithm``."""
-        self._busy = False
+        deadline = time.monotonic() + self.timeout
+        while not self._connection.poll(0.2):
+            if not self._process.is_alive():
+                self._fail(f"died (exit code {self._process.exitcode})")
+            if time.monotonic() > deadline:
+                self._fail(f"sent no answer within {self.timeout:.0f} s (hung) and was stopped")
         try:
             answer: tuple[Any, ...] = self._connection.recv()
-        except EOFError as error:
-            raise RuntimeError("The learner process of overlap_training died (see its output above)") from error
+        except (EOFError, OSError) as error:
+            self._fail(f"died ({type(error).__name__})", error)
+        self._busy = False
         if answer[0] == "error":
             raise answer[1]
         result: TrainingResult = answer[1]
@@ -141,14 +162,27 @@ class LearnerProcess:
         for key, value in result.values.items():
             algorithm.logger.record(key, value, exclude=result.excluded.get(key))
 
+    def _stop(self) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=10)
+            if self._process.is_alive():
+                self._process.kill()
+        self._connection.close()
+
     def close(self) -> None:
-        """Stop the process (waiting for a running order first)."""
+        """Stop the process (waiting for a running order first, at most ``timeout`` seconds)."""
+        if self._connection.closed:
+            return
         if self._busy:
+            self._busy = False
+            if not self._connection.poll(self.timeout) or not self._process.is_alive():
+                self._stop()
+                return
             try:
                 self._connection.recv()
-            except EOFError:
+            except (EOFError, OSError):
                 pass
-            self._busy = False
         if self._process.is_alive():
             try:
                 self._connection.send(None)

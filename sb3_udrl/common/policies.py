@@ -242,6 +242,11 @@ class CommandPolicy(BasePolicy):
         if state is None:
             command = self.initial_command(n)
         else:
+            if len(state) != self.condition.dim or any(np.shape(c) != (n,) for c in state):
+                raise ValueError(
+                    f"predict() got a state of {[np.shape(c) for c in state]} for {n} observation(s): pass back the state "
+                    f"of the previous call for the same envs ({self.condition.dim} arrays of shape ({n},)), or None"
+                )
             command = self.next_command(tuple(np.asarray(c, dtype=np.float64) for c in state), prev_reward)
             if episode_start is not None:
                 starts = np.asarray(episode_start, dtype=bool).reshape(-1)

@@ -88,11 +88,11 @@ class RCP(CommandAlgorithm):
         self.target_mean = 0.0
         self.target_std = 0.0
 
-    def _make_replay_buffer(self) -> EpisodicReplayBuffer:
+    def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
         buffer_class = RecentReplayBuffer if self.replay_buffer_class is None else self.replay_buffer_class
-        return buffer_class(
-            self.buffer_size, base_observation_space(self.observation_space), self.action_space, **self.replay_buffer_kwargs
-        )
+        observation_space = base_observation_space(self.observation_space)
+        kwargs = dict(self.replay_buffer_kwargs, initial_capacity=initial_capacity)
+        return buffer_class(self.buffer_size, observation_space, self.action_space, **kwargs)
 
     def _sample_exploratory_commands(self, n: int) -> np.ndarray:
         """``Z ~ N(target_mean, target_std)`` for ``n`` new episodes: shape ``(n, 1)``."""

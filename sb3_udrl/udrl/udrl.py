@@ -171,9 +171,10 @@ class UDRL(CommandAlgorithm):
     def _policy_kwargs(self) -> dict[str, Any]:
         return dict(self.policy_kwargs, condition=ReturnHorizon(self.return_scale, self.horizon_scale))
 
-    def _make_replay_buffer(self) -> EpisodicReplayBuffer:
+    def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
+        observation_space = base_observation_space(self.observation_space)
         return EpisodicReplayBuffer(
-            self.replay_size, base_observation_space(self.observation_space), self.action_space, n_recent=self.recent_episodes
+            self.replay_size, observation_space, self.action_space, initial_capacity, n_recent=self.recent_episodes
         )
 
     # ----------------------------------------------------------------------------------------------------------

@@ -1,0 +1,175 @@
+"""Faults and bad input, the same for UDRL, RCPR and RCPA: no silent corruption, no hang, no lost file."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+
+from sb3_udrl import RCPA, UDRL
+from tests.conftest import MODEL_LIST, TINY_KWARGS
+
+IDS = [model_class.__name__ for model_class in MODEL_LIST]
+
+
+def make(model_class, env, **kwargs):
+    return model_class("MlpPolicy", env, seed=0, **{**TINY_KWARGS[model_class], **kwargs})
+
+
+class CountingEnv(gym.Env):
+    """Observation = the step index within the episode; episodes of 3 to 9 steps (or never ending)."""
+
+    observation_space = spaces.Box(0, np.inf, (1,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def __init__(self, endless: bool = False, nan_at: int | None = None, reward: float = 1.0) -> None:
+        self.endless, self.nan_at, self.reward = endless, nan_at, reward
+        self.t, self.length, self.total_steps = 0, 0, 0
+
+    def _obs(self):
+        value = np.nan if self.nan_at is not None and self.total_steps >= self.nan_at else self.t
+        return np.array([value], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t, self.length = 0, int(self.np_random.integers(3, 10))
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        self.total_steps += 1
+        terminated = not self.endless and self.t >= self.length
+        return self._obs(), self.reward, terminated, False, {}
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_every_stored_episode_is_one_real_episode(model_class):
+    """learn() again (the env is reset) or after a callback stopped mid-episode: no episode glued onto another."""
+
+    class StopAt(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.n_calls < 37
+
+    model = make(model_class, make_vec_env(CountingEnv, n_envs=2, seed=0))
+    model.learn(500, callback=StopAt())
+    model.learn(300)  # reset_num_timesteps=True: SB3 resets the env
+    model.learn(300, reset_num_timesteps=False)
+    buffer = model.replay_buffer
+    for i in range(buffer.n_episodes):
+        observations, _, _ = buffer.episode(i)
+        np.testing.assert_array_equal(observations[:, 0], np.arange(len(observations)))
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_non_finite_observation_refused_before_storing(model_class):
+    model = make(model_class, CountingEnv(nan_at=300))
+    with pytest.raises(ValueError, match="non-finite values"):
+        model.learn(2000)
+    buffer = model.replay_buffer
+    assert buffer.n_episodes > 0 and np.all(np.isfinite(buffer.observations[: buffer.pos]))
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_endless_episodes_stop_at_the_budget(model_class):
+    model = make(model_class, make_vec_env(lambda: CountingEnv(endless=True), n_envs=2))
+    model.learn(1000)
+    assert 1000 <= model.num_timesteps < 1000 + 2
+
+
+def test_float32_overflow_is_reported():
+    with pytest.raises(ValueError, match="overflows float32"):
+        make(UDRL, CountingEnv(reward=1e38)).learn(200)
+    with pytest.raises(ValueError, match="batch_size must be <="):
+        UDRL("MlpPolicy", "CartPole-v1", batch_size=2**30)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_predict_state_for_other_envs_refused(model_class):
+    model = make(model_class, make_vec_env("CartPole-v1", n_envs=2))
+    obs = model.get_env().reset()
+    _, state = model.predict(obs)
+    with pytest.raises(ValueError, match="state"):
+        model.predict(np.concatenate([obs, obs[:1]]), state=state)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_replay_with_other_settings_refused(model_class, tmp_path):
+    model = make(model_class, "CartPole-v1").learn(400)
+    model.save_replay_buffer(tmp_path / "replay")
+    same = make(model_class, "CartPole-v1")
+    same.load_replay_buffer(tmp_path / "replay.pkl")
+    assert same.replay_buffer.n_episodes == model.replay_buffer.n_episodes
+    size = "replay_size" if model_class is UDRL else "buffer_size"
+    other = make(model_class, "CartPole-v1", **{size: 7})
+    with pytest.raises(ValueError, match="settings"):
+        other.load_replay_buffer(tmp_path / "replay.pkl")
+    assert other.replay_buffer is None
+
+
+def test_foreign_save_files_refused(tmp_path):
+    PPO("MlpPolicy", "CartPole-v1").save(tmp_path / "ppo.zip")
+    with pytest.raises(ValueError, match=r"ppo.zip is not a UDRL save file: .*ActorCriticPolicy"):
+        UDRL.load(tmp_path / "ppo.zip")
+    make(RCPA, "CartPole-v1").save(tmp_path / "rcpa")
+    with pytest.raises(ValueError, match=r"holds a RCPA model, not a UDRL one"):
+        UDRL.load(tmp_path / "rcpa.zip")
+    assert isinstance(RCPA.load(tmp_path / "rcpa"), RCPA)
+
+
+class LearnerSignal(BaseCallback):
+    """Sends ``signal`` to the learner process once it is running."""
+
+    def __init__(self, sig: int) -> None:
+        super().__init__()
+        self.sig = sig
+
+    def _on_step(self) -> bool:
+        learner = self.model._learner
+        if learner is not None and self.sig is not None:
+            learner.timeout = 2.0
+            os.kill(learner._process.pid, self.sig)
+            self.sig = None
+        return True
+
+
+@pytest.mark.parametrize("sig, match", [(signal.SIGKILL, "died"), (signal.SIGSTOP, "hung")])
+def test_learner_process_death_and_hang_detected(sig, match):
+    model = make(UDRL, make_vec_env("CartPole-v1", n_envs=2, seed=0), overlap_training=True)
+    start = time.monotonic()
+    with pytest.raises(RuntimeError, match=match):
+        model.learn(20_000, callback=LearnerSignal(sig))
+    assert time.monotonic() - start < 60 and model._learner is None
+
+
+SAVER = """
+import sys
+from sb3_udrl import UDRL
+model = UDRL("MlpPolicy", "CartPole-v1", seed=0, n_warm_up_episodes=30, replay_size=200).learn(3000)
+model.save(sys.argv[1]); model.save_replay_buffer(sys.argv[2])
+print("ready", flush=True)
+while True:
+    model.save(sys.argv[1]); model.save_replay_buffer(sys.argv[2])
+"""
+
+
+def test_kill_during_save_keeps_the_previous_files(tmp_path):
+    """SIGKILL while save() / save_replay_buffer() rewrite their files: both still load (written atomically)."""
+    model_path, replay_path = tmp_path / "model.zip", tmp_path / "replay.pkl"
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        process = subprocess.Popen([sys.executable, "-c", SAVER, str(model_path), str(replay_path)], stdout=subprocess.PIPE)
+        assert process.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0.05, 0.5))
+        process.kill()
+        process.wait()
+        loaded = UDRL.load(model_path, env=gym.make("CartPole-v1"))
+        loaded.load_replay_buffer(replay_path)
+        assert loaded.replay_buffer.n_episodes > 0
