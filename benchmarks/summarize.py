@@ -1,8 +1,9 @@
-"""Merge per-seed benchmark files (udrl_{env}_{name}_s{seed}.json) into one summary per variant, with plots.
+"""Merge per-seed benchmark files ({algo}_{env}_{name}_s{seed}.json) into one summary per variant, with plots.
 
     python benchmarks/summarize.py --env LunarLander-v3 --names paper fix2 --at 1000000 3000000
+    python benchmarks/summarize.py --algo rcpa --env LunarLander-v3 --names final --at 1000000 1500000
 
-Writes benchmarks/results/udrl_{env}_{name}.json and .png (all seeds) and prints a markdown table: median, min and
+Writes benchmarks/results/{algo}_{env}_{name}.json and .png (all seeds) and prints a markdown table: median, min and
 max over seeds of the evaluation return at each step count of --at (the last evaluation at or before it).
 """
 
@@ -18,21 +19,23 @@ import numpy as np
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def load_runs(env: str, name: str) -> list[dict[str, Any]]:
+def load_runs(env: str, name: str, algo: str = "udrl") -> list[dict[str, Any]]:
     """
-    Runs of the per-seed files ``udrl_{env}[_{name}]_s{seed}.json`` (``name="default"``: no infix), each evaluation
+    Runs of the per-seed files ``{algo}_{env}[_{name}]_s{seed}.json`` (``name="default"``: no infix), each evaluation
     record given ``return_greedy`` and ``return_sampled`` (the benchmark's main mode is ``mean_return``, the other
     one ``mean_return_other_mode``; ``--stochastic-eval`` in its command line makes sampling the main mode).
     """
     runs = []
     infix = "" if name == "default" else f"_{name}"
-    for path in sorted(RESULTS.glob(f"udrl_{env}{infix}_s[0-9]*.json")):
+    for path in sorted(RESULTS.glob(f"{algo}_{env}{infix}_s[0-9]*.json")):
         data = json.loads(path.read_text())
         sampled_main = "--stochastic-eval" in data["command"]
         for run in data["runs"]:
             for record in run["curve"]:
                 main, other = record["mean_return"], record.get("mean_return_other_mode", float("nan"))
                 record["return_sampled"], record["return_greedy"] = (main, other) if sampled_main else (other, main)
+                # last component of the evaluation command: UDRL's desired horizon, RCP's target
+                record.setdefault("desired_horizon", record.get("eval_command", [float("nan")])[-1])
         runs.extend(data["runs"])
     return sorted(runs, key=lambda run: run["seed"])
 
@@ -54,6 +57,7 @@ def window_mean(run: dict[str, Any], steps: int, key: str, window: int) -> float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algo", default="udrl")
     parser.add_argument("--env", required=True)
     parser.add_argument("--names", nargs="+", required=True)
     parser.add_argument("--at", type=int, nargs="+", default=[1_000_000, 3_000_000])
@@ -67,10 +71,10 @@ def main() -> None:
 
     rows = []
     for name in args.names:
-        runs = load_runs(args.env, name)
+        runs = load_runs(args.env, name, args.algo)
         if not runs:
             continue
-        summary: dict[str, Any] = dict(env=args.env, algo="UDRL", variant=name, seeds=[r["seed"] for r in runs])
+        summary: dict[str, Any] = dict(env=args.env, algo=args.algo.upper(), variant=name, seeds=[r["seed"] for r in runs])
         for steps in args.at:
             for key in ("return_sampled", "return_greedy", "desired_horizon", "window_sampled", "train_return"):
                 if key == "window_sampled":
@@ -88,7 +92,7 @@ def main() -> None:
         summary["train_seconds_per_seed"] = [run["train_seconds"] for run in runs]
         summary["timesteps_done_per_seed"] = [run.get("timesteps_done", run["n_timesteps"]) for run in runs]
         summary["runs"] = runs
-        (RESULTS / f"udrl_{args.env}_{name}.json").write_text(json.dumps(summary, indent=1))
+        (RESULTS / f"{args.algo}_{args.env}_{name}.json").write_text(json.dumps(summary, indent=1))
 
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
         for run in runs:
@@ -96,14 +100,14 @@ def main() -> None:
             axes[0].plot(steps, [r["return_sampled"] for r in run["curve"]], label=f"seed {run['seed']}")
             axes[1].plot(steps, [r["desired_horizon"] for r in run["curve"]], label=f"seed {run['seed']}")
         axes[0].set_ylabel("evaluation return (sampled actions)")
-        axes[1].set_ylabel("exploratory desired horizon")
+        axes[1].set_ylabel("evaluation command (UDRL: desired horizon; RCP: target)")
         for ax in axes:
             ax.set_xlabel("environment steps")
             ax.grid(alpha=0.3)
             ax.legend()
-        fig.suptitle(f"UDRL ({name}) on {args.env}")
+        fig.suptitle(f"{args.algo.upper()} ({name}) on {args.env}")
         fig.tight_layout()
-        fig.savefig(RESULTS / f"udrl_{args.env}_{name}.png", dpi=90)
+        fig.savefig(RESULTS / f"{args.algo}_{args.env}_{name}.png", dpi=90)
         plt.close(fig)
 
         for steps in args.at:
@@ -119,7 +123,7 @@ def main() -> None:
             )
     print(
         "| variant | steps | seeds | median return (sampled) | min .. max | median return (greedy) | min .. max "
-        f"| median of the mean over the last {args.window // 1000}k steps (min .. max) | desired horizon |"
+        f"| median of the mean over the last {args.window // 1000}k steps (min .. max) | evaluation command (last) |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
