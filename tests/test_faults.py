@@ -60,6 +60,7 @@ def test_every_stored_episode_is_one_real_episode(model_class):
 
     model = make(model_class, make_vec_env(CountingEnv, n_envs=2, seed=0))
     model.learn(500, callback=StopAt())
+    model.learn(500, callback=StopAt(), reset_num_timesteps=False)  # after a stop mid-step
     model.learn(300)  # reset_num_timesteps=True: SB3 resets the env
     model.learn(300, reset_num_timesteps=False)
     buffer = model.replay_buffer
@@ -173,3 +174,38 @@ def test_kill_during_save_keeps_the_previous_files(tmp_path):
         loaded = UDRL.load(model_path, env=gym.make("CartPole-v1"))
         loaded.load_replay_buffer(replay_path)
         assert loaded.replay_buffer.n_episodes > 0
+
+
+def test_subclasses_and_file_likes_load(tmp_path):
+    """A user's subclass saves as its algorithm; a foreign file-like gets the same ValueError as a path."""
+    import io
+
+    class MyRCPA(RCPA):
+        pass
+
+    MyRCPA("MlpPolicy", "CartPole-v1", **TINY_KWARGS[RCPA]).save(tmp_path / "mine.zip")
+    assert isinstance(RCPA.load(tmp_path / "mine.zip"), RCPA)
+    buffer = io.BytesIO()
+    make(UDRL, "CartPole-v1").save(buffer)
+    buffer.seek(0)
+    with pytest.raises(ValueError, match="holds a UDRL model, not a RCPA one"):
+        RCPA.load(buffer)
+    buffer.seek(0)
+    assert isinstance(UDRL.load(buffer), UDRL)
+
+
+def test_replays_of_earlier_versions_load(tmp_path):
+    """Replays pickled before final observations were stored load with zeros there, and training goes on."""
+    import pickle
+
+    model = make(UDRL, "CartPole-v1").learn(400)
+    state = dict(model.replay_buffer.__dict__)
+    del state["ep_final_obs"]
+    old = object.__new__(type(model.replay_buffer))
+    old.__dict__.update(state)
+    with open(tmp_path / "old.pkl", "wb") as file:
+        pickle.dump(old, file)
+    fresh = make(UDRL, "CartPole-v1")
+    fresh.load_replay_buffer(tmp_path / "old.pkl")
+    assert fresh.replay_buffer.ep_final_obs.shape[0] == len(fresh.replay_buffer.ep_start)
+    fresh.learn(600)

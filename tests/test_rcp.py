@@ -192,4 +192,33 @@ def test_iterations_of_n_steps():
 
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
     RCPA("MlpPolicy", env, seed=0, n_steps_per_iter=64, **TINY_KWARGS[RCPA]).learn(1000, callback=RolloutEnds())
-    assert len(ends) > 5 and set(np.diff(ends[1:])) == {64}
+    assert len(ends) > 5 and set(np.diff(ends[1:-1])) == {64} and ends[-1] == 1000  # the last one stops at the budget
+
+
+def test_rcpr_discounted_cap_covers_every_step():
+    """With gamma < 1, Z grows within an episode: the evaluation cap is the largest return-to-go of any step."""
+    model = RCPR("MlpPolicy", "CartPole-v1", seed=0, gamma=0.9)
+    model.replay_buffer = model._make_replay_buffer()
+    rewards = np.zeros(10, dtype=np.float32)
+    rewards[-1] = 100.0  # sparse: everything at the last step
+    model.replay_buffer.add_episode(np.zeros((10, 4), np.float32), np.zeros(10, np.int64), rewards)
+    model._update_eval_command()
+    assert np.isclose(model.target_max, 100.0) and np.isclose(model.target_mean, 100.0 * 0.9**9)
+
+
+def test_evaluation_target_follows_the_main_process(tmp_path):
+    """overlap_training: a stop mid-iteration keeps the main process's evaluation command, and RCPA.load(...,
+    target_shift=x) asks for x."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class StopAt(BaseCallback):
+        def _on_step(self) -> bool:
+            return self.num_timesteps < 1500
+
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = RCPR("MlpPolicy", env, seed=0, overlap_training=True, **TINY_KWARGS[RCPR]).learn(5000, callback=StopAt())
+    assert np.isclose(float(model.policy.eval_command[0]), min(model.target_mean, model.target_max), rtol=1e-5)
+    assert np.isclose(float(model.policy.max_return), model.target_max, rtol=1e-5)
+    rcpa = RCPA("MlpPolicy", "CartPole-v1", seed=0)
+    rcpa.save(tmp_path / "rcpa.zip")
+    assert float(RCPA.load(tmp_path / "rcpa.zip", target_shift=2.0).policy.eval_command[0]) == 2.0

@@ -22,6 +22,7 @@ import pathlib
 import re
 import sys
 import time
+import warnings
 import zipfile
 from abc import abstractmethod
 from collections.abc import Iterator
@@ -165,7 +166,7 @@ class CommandAlgorithm(BaseAlgorithm):
         #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
         self.store_truncated = True
         #: saved with the model, so that load() can tell which algorithm wrote a file
-        self._algorithm = type(self).__name__
+        self._algorithm = self._algorithm_name()
 
     # ----------------------------------------------------------------------------------------------------------
     # Set-up
@@ -227,6 +228,9 @@ class CommandAlgorithm(BaseAlgorithm):
         path = pathlib.Path(path)
         if path.suffix == "":
             path = pathlib.Path(f"{path}.zip")
+        if path.is_dir():  # as SB3 does
+            warnings.warn(f"Path '{path}' is a folder. Will save instead to {path}_2", stacklevel=2)
+            path = pathlib.Path(f"{path}_2")
         content = io.BytesIO()
         super().save(content, exclude, include)
         self._write_atomically(path, content.getvalue())
@@ -484,6 +488,9 @@ class CommandAlgorithm(BaseAlgorithm):
             n_collected += env.num_envs
             callback.update_locals(locals())
             if not callback.on_step():
+                # This step is not stored: the episodes in progress would miss it, so they are abandoned (the next
+                # learn() resets the env and starts fresh ones)
+                self._staging = None
                 return False
             self._update_info_buffer(infos, dones)
 
@@ -492,15 +499,19 @@ class CommandAlgorithm(BaseAlgorithm):
                 original_obs, original_rewards = self._last_original_obs, self._vec_normalize_env.get_original_reward()
             else:
                 original_obs, original_rewards = self._last_obs, rewards
-            if not np.all(np.isfinite(original_rewards)):
-                raise ValueError(f"The environment returned a non-finite reward: {original_rewards}")
             new_original_obs = new_obs if self._vec_normalize_env is None else self._vec_normalize_env.get_original_obs()
-            self._check_finite_obs(new_original_obs)
             ended = np.flatnonzero(dones)
             final_observations = {i: self._final_observation(infos[i]) for i in ended}
-            for final_observation in final_observations.values():
-                if final_observation is not None:
-                    self._check_finite_obs(final_observation[None], "a final observation")
+            try:
+                if not np.all(np.isfinite(original_rewards)):
+                    raise ValueError(f"The environment returned a non-finite reward: {original_rewards}")
+                self._check_finite_obs(new_original_obs)
+                for final_observation in final_observations.values():
+                    if final_observation is not None:
+                        self._check_finite_obs(final_observation[None], "a final observation")
+            except ValueError:
+                self._staging = None  # nothing of this step is stored; the episodes in progress are abandoned
+                raise
             self._staging.add(self._base_obs(original_obs), actions, original_rewards)  # type: ignore[arg-type]
             # Algorithm 2: d_r <- d_r - r_t, d_h <- max(d_h - 1, 1)
             self._command = self._update_command(self._command, original_rewards)
@@ -526,7 +537,9 @@ class CommandAlgorithm(BaseAlgorithm):
         return True
 
     def _final_observation(self, info: dict[str, Any]) -> np.ndarray | None:
-        """The unnormalised observation after an episode's last step (VecEnv's ``terminal_observation``)."""
+        """The unnormalised observation after an episode's last step (VecEnv's ``terminal_observation``). With
+        VecNormalize it is recovered from the normalised one, so an observation beyond ``clip_obs`` standard deviations
+        comes back clipped there (the only stored value that can differ from what the env returned)."""
         final_obs = info.get("terminal_observation")
         if final_obs is None:
             return None
@@ -591,6 +604,11 @@ class CommandAlgorithm(BaseAlgorithm):
                 iteration += 1
                 if log_interval is not None and iteration % log_interval == 0:
                     self.dump_logs()
+        except BaseException:
+            # An error or Ctrl-C: the iteration in flight is dropped (the model keeps the previous weights)
+            if self._learner is not None:
+                self._learner.stop()
+            raise
         finally:
             if self._learner is not None:
                 self._learner.close()
@@ -770,6 +788,8 @@ class CommandAlgorithm(BaseAlgorithm):
                 raise ValueError(f"{existing[0]} is not a valid {cls.__name__} save file (not a zip archive)")
             if existing:
                 cls._check_save_file(existing[0])
+        elif hasattr(path, "seekable") and path.seekable():
+            cls._check_save_file(path)
         try:
             return super().load(
                 path, env, device, custom_objects, print_system_info=print_system_info, force_reset=force_reset, **kwargs
@@ -778,20 +798,29 @@ class CommandAlgorithm(BaseAlgorithm):
             raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
 
     @classmethod
-    def _check_save_file(cls, path: pathlib.Path) -> None:
+    def _algorithm_name(cls) -> str:
+        """The sb3_udrl algorithm a class is (a user's subclass of RCPA is an RCPA)."""
+        return next(c.__name__ for c in cls.__mro__ if c.__module__.startswith("sb3_udrl.") and c is not CommandAlgorithm)
+
+    @classmethod
+    def _check_save_file(cls, path: pathlib.Path | io.BufferedIOBase) -> None:
         """Raise ``ValueError`` naming ``path`` and what it holds if it is not a save of ``cls``."""
+        position = None if isinstance(path, pathlib.Path) else path.tell()
         try:
             with zipfile.ZipFile(path) as archive:
                 data = json.loads(archive.read("data"))
         except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as error:
             raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
+        finally:
+            if position is not None:
+                path.seek(position)  # type: ignore[union-attr]
         saved_by = data.get("_algorithm")
         if saved_by is None:
             policy = data.get("policy_class", {})
             match = re.search(r"function (\w+)\.__init__", str(policy.get("__init__", "")))
             policy_name = f"{policy.get('__module__', '?')}.{match.group(1) if match else '?'}"
-            if policy_name.startswith("sb3_udrl.") and cls.__name__ == "UDRL":
+            if policy_name.startswith("sb3_udrl.") and cls._algorithm_name() == "UDRL":
                 return  # a UDRL save from before the algorithm was recorded
             raise ValueError(f"{path} is not a {cls.__name__} save file: it holds a model with the policy {policy_name}")
-        if saved_by != cls.__name__:
+        if saved_by != cls._algorithm_name():
             raise ValueError(f"{path} holds a {saved_by} model, not a {cls.__name__} one: load it with {saved_by}.load()")

@@ -103,6 +103,13 @@ class EpisodicReplayBuffer:
         self.n_added = 0  # episodes ever offered, kept or not
 
     _TABLES = ("ep_start", "ep_length", "ep_return", "ep_truncated", "ep_id", "ep_final_obs")
+
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, adding what replays saved by earlier versions lack (final observations: zeros)."""
+        self.__dict__.update(state)
+        if "ep_final_obs" not in state:
+            self.ep_final_obs = np.zeros((len(self.ep_start), *self.obs_shape), dtype=self.observations.dtype)
+
     _STEP_ARRAYS = ("observations", "actions", "rewards", "returns_to_go")
 
     def _initial_table_size(self) -> int:

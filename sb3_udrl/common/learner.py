@@ -156,13 +156,24 @@ class LearnerProcess:
         if answer[0] == "error":
             raise answer[1]
         result: TrainingResult = answer[1]
+        # The evaluation command is the main process's (set from the replay after each collection), not the learner's
+        own_command = {name: getattr(algorithm.policy, name).clone() for name in ("eval_command", "max_return")}
         algorithm._load_torch_state(result.torch_state)
+        for name, value in own_command.items():
+            getattr(algorithm.policy, name).copy_(value)
         algorithm._train_rng.bit_generator.state = result.rng_state
         algorithm._n_updates = result.n_updates
         for key, value in result.values.items():
             algorithm.logger.record(key, value, exclude=result.excluded.get(key))
 
+    def stop(self) -> None:
+        """Stop the process at once, dropping an order in flight."""
+        self._busy = False
+        self._stop()
+
     def _stop(self) -> None:
+        if self._connection.closed:
+            return
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(timeout=10)

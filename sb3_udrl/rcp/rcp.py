@@ -255,11 +255,15 @@ class RCPR(RCP):
         n = buffer.n_episodes
         if self.gamma == 1.0:
             returns = buffer.ep_return[:n]
+            self.target_max = float(returns.max())
         else:
-            returns = self._discounted_returns_to_go()[buffer.ep_start[:n]].astype(np.float64)
+            # Z grows within an episode under (Z - r) / gamma: the cap is the largest return-to-go of any step
+            returns_to_go = self._discounted_returns_to_go()
+            returns = returns_to_go[buffer.ep_start[:n]].astype(np.float64)
+            rows, mask = buffer.padded_rows()
+            self.target_max = float(returns_to_go[rows[mask]].max())
         mean, std = float(returns.mean()), float(returns.std())
         self.target_mean, self.target_std = mean + self.target_shift * std, std
-        self.target_max = float(returns.max())
         self._set_eval_command(min(self.target_mean, self.target_max), self.target_max)
 
 
@@ -401,6 +405,11 @@ class RCPA(RCP):
         self.target_mean, self.target_std = self.target_shift, 1.0
         self._set_eval_command(self.target_shift)
 
+    def set_parameters(self, *args: Any, **kwargs: Any) -> None:
+        super().set_parameters(*args, **kwargs)
+        # load(path, target_shift=x): the evaluation target follows the (possibly overridden) hyperparameter
+        self._update_eval_command()
+
     def _update_command(self, command: np.ndarray, rewards: np.ndarray) -> np.ndarray:
         if self.target_sampling == "step":
             return self._sample_exploratory_commands(len(command))
@@ -408,8 +417,9 @@ class RCPA(RCP):
 
     # ----------------------------------------------------------------------------------------------------------
     # Value function and advantages (AWR's official code, learning/awr_agent.py: _update)
-    def _values(self, obs: np.ndarray, chunk: int = 16_384) -> np.ndarray:
-        """``V(s)`` of unnormalised observations, in return units, shape ``(n,)``."""
+    def _values(self, obs: np.ndarray) -> np.ndarray:
+        """``V(s)`` of unnormalised observations, in return units, shape ``(n,)`` (in chunks of ~16 MB of input)."""
+        chunk = max(1, min(16_384, 2**24 // max(1, obs[0].nbytes if len(obs) else 1)))
         values = []
         with th.no_grad():
             for start in range(0, len(obs), chunk):
