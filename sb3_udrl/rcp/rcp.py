@@ -144,10 +144,10 @@ class RCPR(RCP):
     :param buffer_size: steps the replay keeps: the most recent ones, as whole episodes (the RCP code: 100k; AWR: 50k)
     :param batch_size: mini-batch size of each gradient step
     :param n_updates_per_iter: gradient steps per iteration
-    :param n_episodes_per_iter: episodes collected per iteration
+    :param n_episodes_per_iter: episodes collected per iteration when ``n_steps_per_iter`` is 0
     :param n_warm_up_episodes: random-action episodes that fill the replay first
-    :param n_steps_per_iter: if > 0, an iteration collects this many environment steps instead of
-        ``n_episodes_per_iter`` episodes (AWR: 2048)
+    :param n_steps_per_iter: environment steps collected per iteration (AWR: 2048); 0: ``n_episodes_per_iter``
+        episodes instead
     :param return_scale: factor ``Z`` is multiplied by before entering the network
     :param gamma: discount of the return-to-go ``Z`` (1: undiscounted, the closed-loop update is then exact)
     :param target_shift: exploration and evaluation ask for ``mu + target_shift * sigma`` of the replay's returns
@@ -180,7 +180,7 @@ class RCPR(RCP):
         n_updates_per_iter: int = 500,
         n_episodes_per_iter: int = 20,
         n_warm_up_episodes: int = 50,
-        n_steps_per_iter: int = 0,
+        n_steps_per_iter: int = 2048,
         return_scale: float = 0.02,
         gamma: float = 1.0,
         target_shift: float = 1.0,
@@ -292,10 +292,10 @@ class RCPA(RCP):
     :param buffer_size: steps the replay keeps: the most recent ones, as whole episodes (AWR: 50k)
     :param batch_size: mini-batch size of each gradient step (policy and value)
     :param n_updates_per_iter: policy gradient steps per iteration
-    :param n_episodes_per_iter: episodes collected per iteration
+    :param n_episodes_per_iter: episodes collected per iteration when ``n_steps_per_iter`` is 0
     :param n_warm_up_episodes: random-action episodes that fill the replay first
-    :param n_steps_per_iter: if > 0, an iteration collects this many environment steps instead of
-        ``n_episodes_per_iter`` episodes (AWR: 2048)
+    :param n_steps_per_iter: environment steps collected per iteration (AWR: 2048); 0: ``n_episodes_per_iter``
+        episodes instead
     :param n_value_updates_per_iter: value gradient steps per iteration (AWR: 200 per 2048 new steps)
     :param value_learning_rate: Adam learning rate of the value network
     :param gamma: discount
@@ -332,7 +332,7 @@ class RCPA(RCP):
         n_updates_per_iter: int = 500,
         n_episodes_per_iter: int = 20,
         n_warm_up_episodes: int = 50,
-        n_steps_per_iter: int = 0,
+        n_steps_per_iter: int = 2048,
         n_value_updates_per_iter: int = 200,
         value_learning_rate: float = 1e-3,
         gamma: float = 0.99,
