@@ -40,6 +40,7 @@ CARTPOLE_LEARNS = dict(
 
 # Tiny configurations of every algorithm, for the contract tests parametrised over MODEL_LIST (sb3-contrib's style)
 TINY_RCP = dict(
+    n_steps_per_iter=0,  # iterations of n_episodes_per_iter episodes, as UDRL's
     n_warm_up_episodes=2,
     n_episodes_per_iter=2,
     n_updates_per_iter=5,

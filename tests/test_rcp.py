@@ -166,8 +166,8 @@ def test_mixing_the_pieces():
 @pytest.mark.parametrize(
     "model_class, kwargs, threshold",
     [
-        (RCPA, dict(n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, n_value_updates_per_iter=50), 150),
-        (RCPR, dict(n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, target_shift=3.0), 80),
+        (RCPA, dict(n_steps_per_iter=0, n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, n_value_updates_per_iter=50), 150),
+        (RCPR, dict(n_steps_per_iter=0, n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, target_shift=3.0), 80),
     ],
 )
 def test_learns_cartpole(model_class, kwargs, threshold):
@@ -191,7 +191,7 @@ def test_iterations_of_n_steps():
             ends.append(self.model.num_timesteps)
 
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-    RCPA("MlpPolicy", env, seed=0, n_steps_per_iter=64, **TINY_KWARGS[RCPA]).learn(1000, callback=RolloutEnds())
+    RCPA("MlpPolicy", env, seed=0, **{**TINY_KWARGS[RCPA], "n_steps_per_iter": 64}).learn(1000, callback=RolloutEnds())
     assert len(ends) > 5 and set(np.diff(ends[1:-1])) == {64} and ends[-1] == 1000  # the last one stops at the budget
 
 
