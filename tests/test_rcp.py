@@ -163,11 +163,14 @@ def test_mixing_the_pieces():
         RCPR("MlpPolicy", "CartPole-v1", replay_buffer_class=dict)
 
 
+CARTPOLE_RCP = dict(n_steps_per_iter=0, n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100)
+
+
 @pytest.mark.parametrize(
     "model_class, kwargs, threshold",
     [
-        (RCPA, dict(n_steps_per_iter=0, n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, n_value_updates_per_iter=50), 150),
-        (RCPR, dict(n_steps_per_iter=0, n_warm_up_episodes=10, n_episodes_per_iter=10, n_updates_per_iter=100, target_shift=3.0), 80),
+        (RCPA, dict(CARTPOLE_RCP, n_value_updates_per_iter=50), 150),
+        (RCPR, dict(CARTPOLE_RCP, target_shift=3.0), 80),
     ],
 )
 def test_learns_cartpole(model_class, kwargs, threshold):
