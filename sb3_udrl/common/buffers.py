@@ -113,7 +113,7 @@ class EpisodicReplayBuffer:
     _STEP_ARRAYS = ("observations", "actions", "rewards", "returns_to_go")
 
     def _initial_table_size(self) -> int:
-        return self.buffer_size + self.n_recent
+        return min(self.buffer_size + self.n_recent, 1024)  # grows as needed: a huge buffer_size allocates nothing
 
     @property
     def capacity(self) -> int:
