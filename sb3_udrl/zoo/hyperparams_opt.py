@@ -87,7 +87,7 @@ def _sample_rcp_common(trial: optuna.Trial) -> None:
     trial.suggest_categorical("batch_size", [128, 256, 512])
     trial.suggest_categorical("buffer_size", [20_000, 50_000, 100_000])
     trial.suggest_categorical("n_updates_per_iter", [200, 500, 1000])
-    trial.suggest_categorical("n_episodes_per_iter", [10, 20, 40])
+    trial.suggest_categorical("n_steps_per_iter", [1024, 2048, 4096])
     trial.suggest_categorical("beta", [0.5, 1.0, 2.0])
     trial.suggest_categorical("target_shift", [0.5, 1.0, 2.0])
     trial.suggest_categorical("net_arch", list(NET_ARCHS))
