@@ -233,3 +233,28 @@ def test_evaluate_policy_matches_closed_loop_evaluation(model_class):
     returns, _ = evaluate_policy(model, env, n_eval_episodes=4, deterministic=True, return_episode_rewards=True)
     own, _ = model.evaluate(make_vec_env("CartPole-v1", n_envs=2, seed=7, wrapper_class=RewardFeedback), 4)
     assert sorted(returns) == sorted(own)
+
+
+class MatrixActionEnv(gym.Env):
+    """Box actions of shape (2, 2): reward for matching a fixed matrix."""
+
+    observation_space = spaces.Box(-1, 1, (3,), np.float32)
+    action_space = spaces.Box(-1, 1, (2, 2), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        reward = -float(np.abs(action - np.eye(2)).sum())
+        return np.zeros(3, np.float32), reward, self.t >= 10, False, {}
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_multi_dimensional_box_actions(model_class):
+    model = make(model_class, MatrixActionEnv()).learn(300)
+    action, _ = model.predict(np.zeros(3, np.float32), deterministic=True)
+    assert action.shape == (2, 2) and model.action_space.contains(action)
+    assert model.replay_buffer.actions.shape[1:] == (2, 2)

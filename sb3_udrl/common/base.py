@@ -326,6 +326,8 @@ class CommandAlgorithm(BaseAlgorithm):
                 obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
                 command = th.as_tensor(policy.condition.relabel(batch, row_values), device=self.device)  # (batch, dim)
                 actions = th.as_tensor(batch.actions, device=self.device)
+                if isinstance(self.action_space, spaces.Box):
+                    actions = actions.reshape(len(actions), -1)  # the Gaussian is over the flattened action
                 # Cross-entropy (Discrete) / Gaussian log-likelihood (Box) of the action taken
                 log_prob = policy.distribution(obs, command).log_prob(actions)  # (batch,)
                 if row_weights is None:
@@ -451,7 +453,8 @@ class CommandAlgorithm(BaseAlgorithm):
             command_tensor = th.as_tensor(command, dtype=th.float32, device=self.device)
             actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
         if isinstance(self.action_space, spaces.Box):
-            actions = np.clip(actions, self.action_space.low, self.action_space.high)
+            # the Gaussian is over the flattened action: back to the space's shape (e.g. (2, 2))
+            actions = np.clip(actions.reshape(-1, *self.action_space.shape), self.action_space.low, self.action_space.high)
         return actions
 
     def collect_rollouts(
