@@ -98,9 +98,11 @@ def main() -> None:
         for run in runs:
             steps = [r["timesteps"] for r in run["curve"]]
             axes[0].plot(steps, [r["return_sampled"] for r in run["curve"]], label=f"seed {run['seed']}")
-            axes[1].plot(steps, [r["desired_horizon"] for r in run["curve"]], label=f"seed {run['seed']}")
+            # UDRL: its desired horizon (the hovering failure shows there); RCP: the greedy evaluation
+            right = "desired_horizon" if args.algo == "udrl" else "return_greedy"
+            axes[1].plot(steps, [r[right] for r in run["curve"]], label=f"seed {run['seed']}")
         axes[0].set_ylabel("evaluation return (sampled actions)")
-        axes[1].set_ylabel("evaluation command (UDRL: desired horizon; RCP: target)")
+        axes[1].set_ylabel("exploratory desired horizon" if args.algo == "udrl" else "evaluation return (greedy actions)")
         for ax in axes:
             ax.set_xlabel("environment steps")
             ax.grid(alpha=0.3)
