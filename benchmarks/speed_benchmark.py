@@ -69,8 +69,15 @@ class TimedPhases(CommandAlgorithm):
 
 
 def timed_class(algorithm_class: type[CommandAlgorithm]) -> type[CommandAlgorithm]:
-    """``algorithm_class`` with its phases timed (a subclass of both, so it saves and loads as itself)."""
-    return type(algorithm_class.__name__, (TimedPhases, algorithm_class), {})
+    """``algorithm_class`` with its phases timed (a subclass of both, so it saves and loads as itself), defined at
+    module level under ``Timed{name}`` so that the learner process (spawned) can unpickle it."""
+    name = f"Timed{algorithm_class.__name__}"
+    timed = type(name, (TimedPhases, algorithm_class), {"__module__": __name__, "__qualname__": name})
+    globals()[name] = timed
+    return timed
+
+
+TIMED_ALGOS = {algo: timed_class(algorithm_class) for algo, algorithm_class in ZOO_ALGOS.items()}
 
 
 def random_stepping_seconds(make_env, n_timesteps: int) -> float:
@@ -116,7 +123,7 @@ def main() -> None:
     params["overlap_training"] = args.overlap_training
 
     env = make_benchmark_env()
-    model = timed_class(ZOO_ALGOS[args.algo])(env=env, seed=args.seed, **params)
+    model = TIMED_ALGOS[args.algo](env=env, seed=args.seed, **params)
     timers = TIMERS
     # Time spent inside the VecEnv itself (the fair baseline for collection: a learned policy's episodes need not
     # cost the same per step as random ones)

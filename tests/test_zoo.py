@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.zoo, pytest.mark.skipif(find_spec("rl_zoo3") is None, 
 PYTHON = sys.executable
 # Tiny UDRL budget: a few short iterations
 TINY_UDRL = ["n_warm_up_episodes:2", "batch_size:32", "n_updates_per_iter:5", "n_episodes_per_iter:2"]
-TINY_RCP = [*TINY_UDRL, "buffer_size:2000", "n_value_updates_per_iter:5"]
+TINY_RCP = {"rcpr": [*TINY_UDRL, "buffer_size:2000"], "rcpa": [*TINY_UDRL, "buffer_size:2000", "n_value_updates_per_iter:5"]}
 # One torch thread (small networks, shared cores), headless rendering and plots
 # Seconds a script may take (generous: the machine may be shared)
 TIMEOUT = 600
@@ -166,7 +166,7 @@ def test_rcp_train_enjoy_tune(algo: str, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     common = ["-m", "sb3_udrl.train", "--algo", algo, "--env", "CartPole-v1", "-f", str(logs), "--eval-episodes", "2"]
     output = run(*common, "-n", "1000", "--seed", "0", "--eval-freq", "500", "--save-freq", "500", "--save-replay-buffer",
-                 "-params", *TINY_RCP)  # fmt: skip
+                 "-params", *TINY_RCP[algo])  # fmt: skip
     assert "Saving replay buffer" in output
     run_folder = logs / algo / "CartPole-v1_1"
     for name in ("CartPole-v1.zip", "best_model.zip", "rl_model_500_steps.zip", "replay_buffer.pkl", "evaluations.npz"):
