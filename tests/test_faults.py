@@ -141,9 +141,10 @@ class LearnerSignal(BaseCallback):
         return True
 
 
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
 @pytest.mark.parametrize("sig, match", [(signal.SIGKILL, "died"), (signal.SIGSTOP, "hung")])
-def test_learner_process_death_and_hang_detected(sig, match):
-    model = make(UDRL, make_vec_env("CartPole-v1", n_envs=2, seed=0), overlap_training=True)
+def test_learner_process_death_and_hang_detected(model_class, sig, match):
+    model = make(model_class, make_vec_env("CartPole-v1", n_envs=2, seed=0), overlap_training=True)
     start = time.monotonic()
     with pytest.raises(RuntimeError, match=match):
         model.learn(20_000, callback=LearnerSignal(sig))
@@ -152,8 +153,8 @@ def test_learner_process_death_and_hang_detected(sig, match):
 
 SAVER = """
 import sys
-from sb3_udrl import UDRL
-model = UDRL("MlpPolicy", "CartPole-v1", seed=0, n_warm_up_episodes=30, replay_size=200).learn(3000)
+import sb3_udrl
+model = getattr(sb3_udrl, sys.argv[3])("MlpPolicy", "CartPole-v1", seed=0, n_warm_up_episodes=30).learn(3000)
 model.save(sys.argv[1]); model.save_replay_buffer(sys.argv[2])
 print("ready", flush=True)
 while True:
@@ -161,17 +162,19 @@ while True:
 """
 
 
-def test_kill_during_save_keeps_the_previous_files(tmp_path):
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_kill_during_save_keeps_the_previous_files(model_class, tmp_path):
     """SIGKILL while save() / save_replay_buffer() rewrite their files: both still load (written atomically)."""
     model_path, replay_path = tmp_path / "model.zip", tmp_path / "replay.pkl"
     rng = np.random.default_rng(0)
-    for _ in range(3):
-        process = subprocess.Popen([sys.executable, "-c", SAVER, str(model_path), str(replay_path)], stdout=subprocess.PIPE)
+    for _ in range(2):
+        command = [sys.executable, "-c", SAVER, str(model_path), str(replay_path), model_class.__name__]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE)
         assert process.stdout.readline().strip() == b"ready"
         time.sleep(rng.uniform(0.05, 0.5))
         process.kill()
         process.wait()
-        loaded = UDRL.load(model_path, env=gym.make("CartPole-v1"))
+        loaded = model_class.load(model_path, env=gym.make("CartPole-v1"))
         loaded.load_replay_buffer(replay_path)
         assert loaded.replay_buffer.n_episodes > 0
 
