@@ -150,7 +150,7 @@ def main() -> None:
         machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, 1 thread",
         sb3_udrl_version=sb3_udrl.__version__,
         command="python -m benchmarks.speed_benchmark " + " ".join(sys.argv[1:]),
-        n_updates_per_iter=params["n_updates_per_iter"],
+        n_updates_per_iter=model.n_updates_per_iter,
         random_stepping_seconds=random_seconds,
         random_steps_per_second=random_timesteps / random_seconds,
         random_steps_per_second_rgb_array_render_mode=default_render_timesteps / default_render_seconds,
