@@ -162,7 +162,6 @@ class CommandAlgorithm(BaseAlgorithm):
         self._learner: LearnerProcess | None = None
         self._learner_backlog: list[Episode] = []
         self._deferred_episodes: list[Episode] | None = None
-        self._last_loss = float("nan")
         #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
         self.store_truncated = True
         #: saved with the model, so that load() can tell which algorithm wrote a file
