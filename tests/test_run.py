@@ -297,6 +297,13 @@ def test_overlap_training():
     assert all(th.isfinite(param).all() for param in diverging.policy.parameters())
 
 
+def _flat_values(state: dict) -> list:
+    values = []
+    for value in state.values():
+        values.extend(_flat_values(value) if isinstance(value, dict) else [value])
+    return values
+
+
 def test_overlap_training_checkpoints_the_acting_policy(tmp_path):
     """Callbacks run while the learner process trains; checkpoints saved then load and act like the saved model."""
     from stable_baselines3.common.callbacks import CheckpointCallback
@@ -312,7 +319,13 @@ def test_overlap_training_checkpoints_the_acting_policy(tmp_path):
 
     model.learn(2000, callback=[Probe(), CheckpointCallback(save_freq=250, save_path=str(tmp_path), name_prefix="m")])
     assert any(seen)
-    checkpoints = sorted(tmp_path.glob("m_*.zip"))
-    assert checkpoints
-    loaded = UDRL.load(checkpoints[-1])
+    # The weights and optimiser state came back from the learner as copies: no tensor aliases the learner's memory,
+    # which the next order would update in place while a checkpoint is written (corrupt zip members)
+    for state in model._torch_state().values():
+        tensors = [value for value in _flat_values(state) if isinstance(value, th.Tensor)]
+        assert tensors and not any(tensor.is_shared() for tensor in tensors)
+    checkpoints = sorted(tmp_path.glob("m_*.zip"), key=lambda path: int(path.stem.split("_")[1]))
+    assert len(checkpoints) >= 4
+    for checkpoint in checkpoints:  # every checkpoint written while the learner trained loads
+        loaded = UDRL.load(checkpoint)
     assert loaded.overlap_training and loaded.store_truncated is False

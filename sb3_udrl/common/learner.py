@@ -77,7 +77,7 @@ def _learner_main(connection: Connection, algorithm_class: type, model_bytes: by
         try:
             model.train(gradient_steps=order.gradient_steps, batch_size=order.batch_size)
         except Exception as error:  # re-raised in the main process; the learner's weights were restored
-            connection.send(("error", error))
+            _send(connection, ("error", error))
             continue
         result = TrainingResult(
             model._torch_state(),
@@ -86,7 +86,14 @@ def _learner_main(connection: Connection, algorithm_class: type, model_bytes: by
             dict(model.logger.name_to_value),
             dict(model.logger.name_to_excluded),
         )
-        connection.send(("ok", result))
+        _send(connection, ("ok", result))
+
+
+def _send(connection: Connection, answer: tuple[str, Any]) -> None:
+    """Send an answer pickled with the plain pickler. ``Connection.send`` uses multiprocessing's pickler, for which
+    torch moves tensors into shared memory: the main process's optimiser state would then alias the learner's, which
+    the next order updates in place while the main process saves or acts."""
+    connection.send_bytes(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class LearnerProcess:
@@ -149,7 +156,7 @@ class LearnerProcess:
             if time.monotonic() > deadline:
                 self._fail(f"sent no answer within {self.timeout:.0f} s (hung) and was stopped")
         try:
-            answer: tuple[Any, ...] = self._connection.recv()
+            answer: tuple[Any, ...] = pickle.loads(self._connection.recv_bytes())
         except (EOFError, OSError) as error:
             self._fail(f"died ({type(error).__name__})", error)
         self._busy = False
@@ -191,7 +198,7 @@ class LearnerProcess:
                 self._stop()
                 return
             try:
-                self._connection.recv()
+                self._connection.recv_bytes()
             except (EOFError, OSError):
                 pass
         if self._process.is_alive():
