@@ -57,10 +57,10 @@ class TrainingResult(NamedTuple):
     excluded: dict[str, Any]
 
 
-def _learner_main(connection: Connection, algorithm_class: type, model_bytes: bytes, replay_bytes: bytes) -> None:
-    """Body of the learner process: load the model, then serve training orders until ``None`` arrives."""
+def _learner_main(connection: Connection, algorithm_class: type, model_bytes: bytes, replay_bytes: bytes, device: str) -> None:
+    """Body of the learner process: load the model on ``device``, then serve training orders until ``None`` arrives."""
     th.set_num_threads(1)
-    model = algorithm_class.load(io.BytesIO(model_bytes), device="cpu")
+    model = algorithm_class.load(io.BytesIO(model_bytes), device=device)
     model.replay_buffer = pickle.loads(replay_bytes)
     model.set_logger(Logger(folder=None, output_formats=[]))
     while True:
@@ -98,7 +98,8 @@ def _send(connection: Connection, answer: tuple[str, Any]) -> None:
 
 class LearnerProcess:
     """
-    Runs ``algorithm.train()`` in a separate process on a copy of the algorithm (spawned, one torch thread).
+    Runs ``algorithm.train()`` in a separate process on a copy of the algorithm (spawned, one torch thread, on the
+    algorithm's device).
 
     A learner that dies, or that sends no answer within ``timeout`` seconds of an order, raises ``RuntimeError`` in
     the main process (the process is stopped; the main process keeps the weights of the previous iteration).
@@ -116,7 +117,13 @@ class LearnerProcess:
         self._connection, child_connection = context.Pipe()
         self._process = context.Process(
             target=_learner_main,
-            args=(child_connection, type(algorithm), model_bytes.getvalue(), pickle.dumps(algorithm.replay_buffer)),
+            args=(
+                child_connection,
+                type(algorithm),
+                model_bytes.getvalue(),
+                pickle.dumps(algorithm.replay_buffer),
+                str(algorithm.device),  # the model's device: updates on a GPU stay on it
+            ),
             name="sb3-udrl-learner",
             daemon=True,
         )
