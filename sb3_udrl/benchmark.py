@@ -1,0 +1,562 @@
+"""Benchmark sweeps through rl-zoo3: every (algorithm, env, seed) at one env-step budget, then one report.
+
+    python -m sb3_udrl.benchmark run --algos udrl rcpr rcpa ppo dqn a2c --envs LunarLander-v3 LunarLanderSparse-v3 \\
+        --seeds 0 1 2 3 4 -n 3000000
+    python -m sb3_udrl.benchmark report
+
+``run`` trains each run with rl-zoo3's ``train`` (sb3_udrl's algorithms with ``hyperparams/{algo}.yml``, the others
+with rl-zoo3's own tuned file), all at the same ``-n`` env steps, evaluating every ``--eval-freq`` steps on
+``--eval-episodes`` episodes in both action modes: rl-zoo3's ``evaluations.npz`` (greedy, its default outside Atari)
+and ``sampled/evaluations.npz`` from a second ``EvalCallback`` on the same kind of evaluation env, which also records
+the wall time of each evaluation. Each run has its own rl-zoo3 log folder, ``{log_folder}/{algo}/{env}_{seed}``
+(rl-zoo3's ``all_plots``, ``enjoy`` and ``record_video`` read it as any other), and ``benchmark.json`` in it once
+it reached its budget: a run with that file is never redone, a run folder without it (interrupted) is started again.
+Runs go seed-major (every algorithm and env of seed 0 first), ``--jobs`` at a time; ``--shard K/N`` takes every N-th
+run, so N machines sharing the log folder split a sweep with no scheduler. Envs without an entry in an rl-zoo3
+file use the entry of a related env (``LunarLanderSparse-v3`` that of ``LunarLander-v3``), written to
+``{log_folder}/hyperparams/{algo}.yml``; an (algorithm, env) pair with no entry at all is skipped and listed.
+
+``report`` aggregates the finished runs with rliable (bundled with ``rl_zoo3[plots]``): per env and algorithm, the
+final and best return over seeds (median and IQM with 95% stratified-bootstrap intervals), env steps and wall time to
+first reach a threshold, the wall time per run; a Markdown table, a CSV and one learning-curve PNG per env (IQM over
+seeds with its interval band).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+from rliable import library as rly
+from rliable import metrics
+
+#: Envs that rl-zoo3's files lack, and the env whose tuned entry stands in for them (same dynamics and spaces)
+ENV_ALIASES: dict[str, str] = {"LunarLanderSparse-v3": "LunarLander-v3"}
+
+#: Return that counts as "solved" in the report, per env
+THRESHOLDS: dict[str, float] = {
+    "CartPole-v1": 475.0,
+    "Acrobot-v1": -100.0,
+    "LunarLander-v3": 200.0,
+    "LunarLanderSparse-v3": 200.0,
+    "LunarLanderContinuous-v3": 200.0,
+}
+
+MARKER = "benchmark.json"
+OTHER_MODE_FOLDER = "sampled"
+
+
+class Run(NamedTuple):
+    """One training run of a sweep."""
+
+    algo: str
+    env: str
+    seed: int
+    n_timesteps: int
+
+    def folder(self, log_folder: Path) -> Path:
+        """The run's rl-zoo3 log folder."""
+        return log_folder / self.algo / f"{self.env}_{self.seed}"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Planning
+def _zoo_entries(algo: str) -> tuple[Path, dict[str, Any]]:
+    """The hyperparameter file rl-zoo3 would use for ``algo`` and its entries."""
+    import yaml
+
+    from sb3_udrl.zoo import ZOO_ALGOS, default_config
+
+    if algo in ZOO_ALGOS:
+        path = Path(default_config(algo))
+    else:
+        import rl_zoo3
+
+        path = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml"
+        if not path.is_file():
+            raise ValueError(f"Unknown algorithm {algo!r}: neither sb3_udrl nor rl-zoo3 has a file {path.name}")
+    with open(path) as file:
+        return path, yaml.safe_load(file)
+
+
+def parse_shard(shard: str) -> tuple[int, int]:
+    """``"K/N"`` -> ``(K, N)``, ``1 <= K <= N``."""
+    try:
+        k, n = (int(part) for part in shard.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must be K/N with integers, e.g. 1/2; got {shard!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"--shard K/N needs 1 <= K <= N; got {shard!r}")
+    return k, n
+
+
+def plan(
+    algos: Sequence[str],
+    envs: Sequence[str],
+    seeds: Sequence[int],
+    n_timesteps: int,
+    caps: dict[str, int] | None = None,
+    shard: tuple[int, int] = (1, 1),
+) -> tuple[list[Run], list[str]]:
+    """
+    The runs of a sweep, seed-major, and the (algorithm, env) pairs skipped for want of hyperparameters.
+
+    :param algos: algorithm names of rl-zoo3 (``udrl``, ``rcpr``, ``rcpa``, ``ppo``, ...)
+    :param envs: gymnasium ids
+    :param seeds: seeds
+    :param n_timesteps: env steps of every run
+    :param caps: a smaller budget for some algorithms (too costly at the full one); the report shows each run's steps
+    :param shard: ``(K, N)``: keep the runs whose position in the sweep is ``K - 1`` modulo ``N``
+    :return: the runs and the reasons for skipped pairs
+    """
+    if n_timesteps <= 0:
+        raise ValueError(f"The budget must be a positive number of env steps; got {n_timesteps}")
+    caps = caps or {}
+    skipped, pairs = [], []
+    for algo in algos:
+        _, entries = _zoo_entries(algo)
+        for env in envs:
+            if env in entries or ENV_ALIASES.get(env) in entries:
+                pairs.append((algo, env))
+            else:
+                skipped.append(f"{algo} on {env}: rl-zoo3 has no {algo} settings for it")
+    runs = [
+        Run(algo, env, seed, min(n_timesteps, caps.get(algo, n_timesteps)))
+        for seed in seeds
+        for env in envs
+        for algo, pair_env in pairs
+        if pair_env == env
+    ]
+    k, n = shard
+    return runs[k - 1 :: n], skipped
+
+
+def conf_file(algo: str, env: str, log_folder: Path) -> Path:
+    """The hyperparameter file of a run: the algorithm's own, or a copy of it with the aliased env's entry added."""
+    import yaml
+
+    path, entries = _zoo_entries(algo)
+    if env in entries:
+        return path
+    entries = dict(entries)
+    entries[env] = entries[ENV_ALIASES[env]]
+    target = log_folder / "hyperparams" / f"{algo}.yml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# {path} with {env} taking the entry of {ENV_ALIASES[env]} (sb3_udrl.benchmark.ENV_ALIASES)\n"
+    target.write_text(header + yaml.safe_dump(entries, sort_keys=False))
+    return target
+
+
+def is_done(run: Run, log_folder: Path) -> bool:
+    """Whether the run finished with at least its budget (``benchmark.json`` says so)."""
+    marker = run.folder(log_folder) / MARKER
+    if not marker.is_file():
+        return False
+    try:
+        return int(json.loads(marker.read_text())["n_timesteps_done"]) >= run.n_timesteps
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# One run (in its own process)
+def _train_one(argv: list[str]) -> None:
+    """
+    rl-zoo3's ``train`` with ``argv`` (its own options) and a fixed log folder for the run: ``--run-name NAME`` (ours,
+    removed from ``argv``) replaces rl-zoo3's ``{env}_{latest + 1}``. Adds the evaluation in the other action mode
+    and writes ``benchmark.json`` once the trained model is saved.
+    """
+    import rl_zoo3.train
+    from rl_zoo3.exp_manager import ExperimentManager
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    from sb3_udrl.zoo import cli
+
+    name_index = argv.index("--run-name")
+    run_name = argv[name_index + 1]
+    argv = argv[:name_index] + argv[name_index + 2 :]
+
+    class TimedEvalCallback(EvalCallback):
+        """``EvalCallback`` whose ``evaluations.npz`` also holds the wall time of each evaluation since learning began."""
+
+        def _on_training_start(self) -> None:
+            super()._on_training_start()
+            self.start_time = time.perf_counter()
+            self.wall_seconds: list[float] = []
+
+        def _on_step(self) -> bool:
+            n_evaluations = len(self.evaluations_timesteps)
+            keep_going = super()._on_step()
+            if len(self.evaluations_timesteps) > n_evaluations and self.log_path is not None:
+                self.wall_seconds.append(time.perf_counter() - self.start_time)
+                np.savez(
+                    self.log_path,
+                    timesteps=self.evaluations_timesteps,
+                    results=self.evaluations_results,
+                    ep_lengths=self.evaluations_length,
+                    wall_seconds=self.wall_seconds,
+                )
+            return keep_going
+
+    class BenchmarkExperimentManager(ExperimentManager):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.save_path = os.path.join(self.log_path, run_name)
+            self.params_path = f"{self.save_path}/{self.env_name}"
+            self._start_time = time.perf_counter()
+
+        def create_callbacks(self) -> None:
+            super().create_callbacks()  # rl-zoo3's evaluation; self.eval_freq is now per env
+            if self.eval_freq > 0 and not self.optimize_hyperparameters:
+                self.callbacks.append(
+                    TimedEvalCallback(
+                        self.create_envs(self.n_eval_envs, eval_env=True),
+                        n_eval_episodes=self.n_eval_episodes,
+                        eval_freq=self.eval_freq,
+                        log_path=os.path.join(self.save_path, OTHER_MODE_FOLDER),
+                        deterministic=not self.deterministic_eval,
+                        verbose=0,
+                    )
+                )
+
+        def save_trained_model(self, model: Any) -> None:
+            super().save_trained_model(model)
+            greedy = self.deterministic_eval
+            marker = dict(
+                algo=self.algo,
+                env=str(self.env_name),
+                seed=self.seed,
+                n_timesteps=self.n_timesteps,
+                n_timesteps_done=int(model.num_timesteps),
+                wall_seconds=time.perf_counter() - self._start_time,
+                eval_modes={
+                    "evaluations.npz": "greedy" if greedy else "sampled",
+                    f"{OTHER_MODE_FOLDER}/evaluations.npz": "sampled" if greedy else "greedy",
+                },
+                command=" ".join(["python -m sb3_udrl.train", *argv]),
+            )
+            if model.num_timesteps >= self.n_timesteps:  # not when stopped early (Ctrl-C: rl-zoo3 still saves)
+                Path(self.save_path, MARKER).write_text(json.dumps(marker, indent=1))
+
+    rl_zoo3.train.ExperimentManager = BenchmarkExperimentManager  # type: ignore[misc]
+    sys.argv = ["python -m sb3_udrl.train", *argv]
+    cli.train()
+
+
+def train_command(run: Run, log_folder: Path, eval_freq: int, eval_episodes: int) -> list[str]:
+    """The command line that trains ``run`` (a new Python process)."""
+    argv = [
+        "--algo", run.algo, "--env", run.env, "--seed", str(run.seed), "-n", str(run.n_timesteps),
+        "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes),
+        "-f", str(log_folder), "--run-name", f"{run.env}_{run.seed}", "--log-interval", "-2",
+        "--conf-file", str(conf_file(run.algo, run.env, log_folder)),
+    ]  # fmt: skip
+    return [sys.executable, "-m", "sb3_udrl.benchmark", "_train", *argv]
+
+
+def run_sweep(
+    runs: Sequence[Run], log_folder: Path, eval_freq: int = 50_000, eval_episodes: int = 20, jobs: int = 1
+) -> dict[Run, str]:
+    """
+    Train the runs that are not done, ``jobs`` at a time. A run folder left by an interrupted run is removed first.
+
+    :return: each run's outcome: ``"done before"``, ``"done"`` or ``"failed (exit code N, see LOG)"``
+    """
+    log_folder.mkdir(parents=True, exist_ok=True)
+    outcomes: dict[Run, str] = {run: "done before" for run in runs if is_done(run, log_folder)}
+
+    def train(run: Run) -> str:
+        folder = run.folder(log_folder)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        log_path = folder / "train.log"
+        with open(log_path, "w") as log:
+            returncode = subprocess.call(train_command(run, log_folder, eval_freq, eval_episodes), stdout=log, stderr=log)
+        if returncode == 0 and is_done(run, log_folder):
+            return "done"
+        return f"failed (exit code {returncode}, see {log_path})"
+
+    todo = [run for run in runs if run not in outcomes]
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = {pool.submit(train, run): run for run in todo}
+        for future in concurrent.futures.as_completed(futures):
+            run = futures[future]
+            outcomes[run] = future.result()
+            print(f"{run.algo} {run.env} seed {run.seed}: {outcomes[run]}", flush=True)
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the runs too: rl-zoo3 saves them, short of their budget (no benchmark.json: redone later)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return outcomes
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Report
+class RunResult(NamedTuple):
+    """The evaluations of one finished run."""
+
+    algo: str
+    env: str
+    seed: int
+    n_timesteps: int
+    wall_seconds: float
+    timesteps: np.ndarray  # (n_evaluations,)
+    greedy: np.ndarray  # mean return of each evaluation
+    sampled: np.ndarray
+    eval_wall_seconds: np.ndarray
+
+
+def load_results(log_folder: Path) -> list[RunResult]:
+    """Every finished run under ``log_folder`` (those with ``benchmark.json``)."""
+    results = []
+    for marker_path in sorted(log_folder.glob(f"*/*/{MARKER}")):
+        marker = json.loads(marker_path.read_text())
+        by_mode = {}
+        for file_name, mode in marker["eval_modes"].items():
+            with np.load(marker_path.parent / file_name) as data:
+                by_mode[mode] = {key: data[key] for key in data.files}
+        timesteps = by_mode["greedy"]["timesteps"]
+        n = min(len(timesteps), len(by_mode["sampled"]["timesteps"]))
+        wall = next((data["wall_seconds"] for data in by_mode.values() if "wall_seconds" in data), np.full(n, np.nan))
+        results.append(
+            RunResult(
+                marker["algo"],
+                marker["env"],
+                int(marker["seed"]),
+                int(marker["n_timesteps_done"]),
+                float(marker["wall_seconds"]),
+                timesteps[:n],
+                by_mode["greedy"]["results"][:n].mean(axis=1),
+                by_mode["sampled"]["results"][:n].mean(axis=1),
+                np.asarray(wall[:n], dtype=float),
+            )
+        )
+    return results
+
+
+def _interval_estimates(scores: dict[str, np.ndarray], function: Any, reps: int, seed: int) -> tuple[dict, dict]:
+    """rliable's stratified bootstrap, seeded (its ``arch`` backend warns about ``random_state``: still its API)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(scores, function, reps=reps, random_state=np.random.RandomState(seed))
+
+
+def _interval(scores: np.ndarray, reps: int, seed: int) -> dict[str, tuple[float, float, float]]:
+    """Median and IQM of per-seed ``scores`` with 95% stratified-bootstrap intervals (rliable)."""
+    functions = {"median": metrics.aggregate_median, "iqm": metrics.aggregate_iqm}
+    out = {}
+    for name, function in functions.items():
+        points, intervals = _interval_estimates(
+            {"x": scores.reshape(-1, 1)}, lambda x, function=function: np.array([function(x)]), reps, seed
+        )
+        out[name] = (float(points["x"][0]), float(intervals["x"][0, 0]), float(intervals["x"][1, 0]))
+    return out
+
+
+def first_reach(run: RunResult, mode: str, threshold: float) -> tuple[float, float]:
+    """Env steps and wall seconds of the first evaluation at or above ``threshold`` (NaN if none)."""
+    returns = getattr(run, mode)
+    reached = np.flatnonzero(returns >= threshold)
+    if len(reached) == 0:
+        return np.nan, np.nan
+    return float(run.timesteps[reached[0]]), float(run.eval_wall_seconds[reached[0]])
+
+
+def summarize(
+    results: Sequence[RunResult], thresholds: dict[str, float] | None = None, reps: int = 2000
+) -> list[dict[str, Any]]:
+    """
+    One row per (env, algorithm, evaluation mode): seeds, steps per run, final and best return (median and IQM over
+    seeds with 95% intervals), seeds that reached the threshold, median steps and wall time to reach it, median wall
+    time per run.
+    """
+    thresholds = {**THRESHOLDS, **(thresholds or {})}
+    rows = []
+    groups = sorted({(run.env, run.algo) for run in results})
+    for env, algo in groups:
+        runs = sorted((run for run in results if (run.env, run.algo) == (env, algo)), key=lambda run: run.seed)
+        threshold = thresholds.get(env, np.nan)
+        for mode in ("greedy", "sampled"):
+            final = np.array([getattr(run, mode)[-1] for run in runs])
+            best = np.array([getattr(run, mode).max() for run in runs])
+            reach = np.array([first_reach(run, mode, threshold) for run in runs])
+            final_stats, best_stats = _interval(final, reps, seed=0), _interval(best, reps, seed=0)
+            reached = ~np.isnan(reach[:, 0])
+            rows.append(
+                dict(
+                    env=env,
+                    algo=algo,
+                    mode=mode,
+                    seeds=" ".join(str(run.seed) for run in runs),
+                    n_timesteps=int(min(run.n_timesteps for run in runs)),
+                    final_median=final_stats["median"][0],
+                    final_median_ci=final_stats["median"][1:],
+                    final_iqm=final_stats["iqm"][0],
+                    final_iqm_ci=final_stats["iqm"][1:],
+                    best_median=best_stats["median"][0],
+                    final_per_seed=final.round(1).tolist(),
+                    threshold=threshold,
+                    reached=f"{int(reached.sum())}/{len(runs)}",
+                    steps_to_threshold_median=float(np.median(reach[reached, 0])) if reached.any() else np.nan,
+                    wall_to_threshold_median=float(np.median(reach[reached, 1])) if reached.any() else np.nan,
+                    wall_seconds_median=float(np.median([run.wall_seconds for run in runs])),
+                )
+            )
+    return rows
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return "-" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The report's rows as a Markdown table."""
+    header = (
+        "| env | algo | eval | seeds | steps | final median [95% CI] | final IQM [95% CI] | best median | "
+        "reached threshold | M steps to it (median) | minutes to it | minutes per run |"
+    )
+    lines = [header, "|" + " --- |" * 12]
+    for row in rows:
+        lines.append(
+            f"| {row['env']} | {row['algo']} | {row['mode']} | {row['seeds']} | {row['n_timesteps'] / 1e6:.2f}M | "
+            f"{_fmt(row['final_median'])} [{_fmt(row['final_median_ci'][0])}, {_fmt(row['final_median_ci'][1])}] | "
+            f"{_fmt(row['final_iqm'])} [{_fmt(row['final_iqm_ci'][0])}, {_fmt(row['final_iqm_ci'][1])}] | "
+            f"{_fmt(row['best_median'])} | {row['reached']} (>= {_fmt(row['threshold'])}) | "
+            f"{_fmt(row['steps_to_threshold_median'] / 1e6, 2)} | {_fmt(row['wall_to_threshold_median'] / 60, 1)} | "
+            f"{_fmt(row['wall_seconds_median'] / 60, 1)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(results: Sequence[RunResult], path: Path, env: str, reps: int = 2000) -> None:
+    """IQM learning curves over seeds with 95% bootstrap bands, greedy and sampled, of every algorithm on ``env``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    for axis, mode in zip(axes, ("greedy", "sampled"), strict=True):
+        for algo in sorted({run.algo for run in results if run.env == env}):
+            runs = [run for run in results if (run.env, run.algo) == (env, algo)]
+            n = min(len(run.timesteps) for run in runs)
+            scores = np.stack([getattr(run, mode)[:n] for run in runs])[:, None, :]  # (seeds, 1 task, evaluations)
+            points, intervals = _interval_estimates(
+                {algo: scores}, lambda x: np.array([metrics.aggregate_iqm(x[..., i]) for i in range(x.shape[-1])]), reps, 0
+            )
+            steps = runs[0].timesteps[:n] / 1e6
+            axis.plot(steps, points[algo], label=f"{algo} ({len(runs)} seeds)")
+            axis.fill_between(steps, intervals[algo][0], intervals[algo][1], alpha=0.2)
+        if env in THRESHOLDS:
+            axis.axhline(THRESHOLDS[env], color="grey", linestyle=":", linewidth=1)
+        axis.set_title(f"{env}, {mode} evaluation")
+        axis.set_xlabel("env steps (millions)")
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("IQM of the evaluation return over seeds")
+    axes[0].legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def report(log_folder: Path, output: Path, thresholds: dict[str, float] | None = None, reps: int = 2000) -> str:
+    """Write ``{output}.md``, ``{output}.csv`` and ``{output}_{env}.png`` from the finished runs; return the table."""
+    results = load_results(log_folder)
+    if not results:
+        raise ValueError(f"No finished run under {log_folder} (a finished run has {MARKER} in its folder)")
+    rows = summarize(results, thresholds, reps)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(rows)
+    output.with_suffix(".md").write_text(
+        f"Finished runs under {log_folder}; `python -m sb3_udrl.benchmark report`.\n\n{table}"
+    )
+    with open(output.with_suffix(".csv"), "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    for env in sorted({run.env for run in results}):
+        plot_curves(results, output.parent / f"{output.name}_{env}.png", env, reps)
+    return table
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Command line
+def _key_values(items: Sequence[str], kind: type, option: str) -> dict[str, Any]:
+    values = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"{option} takes NAME=VALUE items; got {item!r}")
+        values[key] = kind(float(value))
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``python -m sb3_udrl.benchmark``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["_train"]:
+        _train_one(argv[1:])
+        return
+    parser = argparse.ArgumentParser(prog="python -m sb3_udrl.benchmark", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="train the runs of a sweep that are not done yet")
+    run_parser.add_argument("--algos", nargs="+", required=True, help="rl-zoo3 algorithm names")
+    run_parser.add_argument("--envs", nargs="+", required=True)
+    run_parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    run_parser.add_argument("-n", "--n-timesteps", type=int, required=True, help="env steps of every run")
+    run_parser.add_argument("--cap", nargs="*", default=[], help="ALGO=STEPS: a smaller budget for a costly algorithm")
+    run_parser.add_argument("--eval-freq", type=int, default=50_000, help="env steps between evaluations")
+    run_parser.add_argument("--eval-episodes", type=int, default=20)
+    run_parser.add_argument("-f", "--log-folder", type=Path, default=Path("benchmarks/logs"))
+    run_parser.add_argument(
+        "--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 2), help="runs at once (default: half the cores)"
+    )
+    run_parser.add_argument("--shard", default="1/1", help="K/N: this machine's share of the runs")
+    run_parser.add_argument("--dry-run", action="store_true", help="list the runs and what is done, train nothing")
+    report_parser = commands.add_parser("report", help="aggregate the finished runs (rliable)")
+    report_parser.add_argument("-f", "--log-folder", type=Path, default=Path("benchmarks/logs"))
+    report_parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results/sweep"))
+    report_parser.add_argument("--threshold", nargs="*", default=[], help="ENV=RETURN: the return that counts as solved")
+    report_parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    args = parser.parse_args(argv)
+
+    if args.command == "report":
+        print(report(args.log_folder, args.output, _key_values(args.threshold, float, "--threshold"), args.reps))
+        return
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
+    runs, skipped = plan(
+        args.algos, args.envs, args.seeds, args.n_timesteps, _key_values(args.cap, int, "--cap"), parse_shard(args.shard)
+    )
+    for reason in skipped:
+        print(f"skipped: {reason}")
+    done = [run for run in runs if is_done(run, args.log_folder)]
+    print(f"{len(runs)} runs in this shard, {len(done)} done, {len(runs) - len(done)} to train, {args.jobs} at a time")
+    if args.dry_run:
+        for run in runs:
+            state = "done" if run in done else "to train"
+            print(f"  {run.algo} {run.env} seed {run.seed} {run.n_timesteps} steps: {state}")
+        return
+    outcomes = run_sweep(runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs)
+    failed = [run for run, outcome in outcomes.items() if outcome.startswith("failed")]
+    if failed:
+        sys.exit(f"{len(failed)} runs failed: {[f'{run.algo} {run.env} seed {run.seed}' for run in failed]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The benchmark runner (sb3_udrl.benchmark): plan, shards, rl-zoo3 runs in both evaluation modes, resume, report."""
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("rl_zoo3")
+pytest.importorskip("rliable")
+
+from sb3_udrl import benchmark  # noqa: E402
+from sb3_udrl.benchmark import Run  # noqa: E402
+
+
+def test_plan_is_seed_major_shards_split_it_and_pairs_without_settings_are_skipped():
+    runs, skipped = benchmark.plan(
+        ["udrl", "dqn"], ["CartPole-v1", "LunarLanderContinuous-v3"], [0, 1], 1000, caps={"dqn": 500}
+    )
+    assert runs[:3] == [
+        Run("udrl", "CartPole-v1", 0, 1000),
+        Run("dqn", "CartPole-v1", 0, 500),
+        Run("udrl", "LunarLanderContinuous-v3", 0, 1000),
+    ]
+    assert [run.seed for run in runs] == [0, 0, 0, 1, 1, 1]
+    assert skipped == ["dqn on LunarLanderContinuous-v3: rl-zoo3 has no dqn settings for it"]
+    shards = [benchmark.plan(["udrl", "dqn"], ["CartPole-v1"], [0, 1, 2], 1000, shard=(k, 2))[0] for k in (1, 2)]
+    full = benchmark.plan(["udrl", "dqn"], ["CartPole-v1"], [0, 1, 2], 1000)[0]
+    assert sorted(shards[0] + shards[1]) == sorted(full) and not set(shards[0]) & set(shards[1])
+
+
+@pytest.mark.parametrize("shard", ["3/2", "0/2", "1", "a/b"])
+def test_bad_shard_is_refused(shard):
+    with pytest.raises(ValueError, match="--shard"):
+        benchmark.parse_shard(shard)
+
+
+def test_bad_algo_and_budget_are_refused():
+    with pytest.raises(ValueError, match="Unknown algorithm 'nope'"):
+        benchmark.plan(["nope"], ["CartPole-v1"], [0], 1000)
+    with pytest.raises(ValueError, match="positive number of env steps"):
+        benchmark.plan(["udrl"], ["CartPole-v1"], [0], 0)
+
+
+def test_baseline_on_an_env_rl_zoo3_lacks_takes_the_related_entry(tmp_path):
+    path = benchmark.conf_file("ppo", "LunarLanderSparse-v3", tmp_path)
+    entries = yaml.safe_load(path.read_text())
+    assert entries["LunarLanderSparse-v3"] == entries["LunarLander-v3"]
+    # ours and rl-zoo3's own entries are used as they are
+    assert benchmark.conf_file("udrl", "LunarLanderSparse-v3", tmp_path).name == "udrl.yml"
+    assert benchmark.conf_file("ppo", "CartPole-v1", tmp_path).parent.parent.name == "rl_zoo3"
+
+
+@pytest.mark.slow
+@pytest.mark.zoo
+def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
+    log_folder = tmp_path / "logs"
+    runs = [Run("udrl", "CartPole-v1", 0, 600), Run("ppo", "CartPole-v1", 0, 600)]
+    outcomes = benchmark.run_sweep(runs, log_folder, eval_freq=300, eval_episodes=2, jobs=2)
+    assert set(outcomes.values()) == {"done"}, outcomes
+    for run in runs:
+        folder = run.folder(log_folder)
+        marker = json.loads((folder / "benchmark.json").read_text())
+        assert marker["n_timesteps_done"] >= 600 and marker["wall_seconds"] > 0
+        greedy, sampled = np.load(folder / "evaluations.npz"), np.load(folder / "sampled" / "evaluations.npz")
+        assert len(greedy["timesteps"]) >= 2 and list(greedy["timesteps"]) == list(sampled["timesteps"])
+        assert np.all(np.diff(sampled["wall_seconds"]) > 0)
+        assert (folder / f"{run.env}.zip").is_file()  # rl-zoo3's layout: enjoy / record_video read it
+
+    # Finished runs are not redone; an interrupted one (no benchmark.json) is started again from scratch
+    udrl_folder = runs[0].folder(log_folder)
+    (runs[1].folder(log_folder) / "benchmark.json").unlink()
+    (runs[1].folder(log_folder) / "stale").write_text("")
+    udrl_mtime = (udrl_folder / "evaluations.npz").stat().st_mtime
+    outcomes = benchmark.run_sweep(runs, log_folder, eval_freq=300, eval_episodes=2, jobs=1)
+    assert outcomes == {runs[0]: "done before", runs[1]: "done"}
+    assert (udrl_folder / "evaluations.npz").stat().st_mtime == udrl_mtime
+    assert not (runs[1].folder(log_folder) / "stale").exists()
+
+    # The report's numbers are those of the evaluation files
+    output = tmp_path / "results" / "sweep"
+    table = benchmark.report(log_folder, output, reps=100)
+    rows = {(row["algo"], row["mode"]): row for row in csv_rows(output.with_suffix(".csv"))}
+    for run in runs:
+        for mode, file_name in (("greedy", "evaluations.npz"), ("sampled", "sampled/evaluations.npz")):
+            final = np.load(run.folder(log_folder) / file_name)["results"][-1].mean()
+            assert float(rows[(run.algo, mode)]["final_median"]) == pytest.approx(final)
+    assert "| CartPole-v1 | ppo | greedy |" in table
+    assert (output.parent / "sweep_CartPole-v1.png").stat().st_size > 0
+
+
+def csv_rows(path):
+    import csv
+
+    with open(path) as file:
+        return list(csv.DictReader(file))
+
+
+def test_report_without_finished_runs_says_so(tmp_path):
+    with pytest.raises(ValueError, match="No finished run"):
+        benchmark.report(tmp_path, tmp_path / "sweep")
