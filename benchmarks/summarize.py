@@ -5,6 +5,8 @@
 
 Writes benchmarks/results/{algo}_{env}_{name}.json and .png (all seeds) and prints a markdown table: median, min and
 max over seeds of the evaluation return at each step count of --at (the last evaluation at or before it).
+Exploratory variants (names starting with "probe") are read from benchmarks/results/probes/ and benchmarks/results/
+(where udrl_benchmark.py writes new runs) and merged into benchmarks/results/probes/ (index: probes/INDEX.md).
 """
 
 from __future__ import annotations
@@ -17,17 +19,31 @@ from typing import Any
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
+PROBES = RESULTS / "probes"  # exploratory runs, names starting with "probe"
+
+
+def is_probe(name: str) -> bool:
+    return name.startswith("probe")
+
+
+def output_folder(name: str) -> Path:
+    """Where the merged files of variant ``name`` go: probes/ for a probe, else benchmarks/results/."""
+    return PROBES if is_probe(name) else RESULTS
 
 
 def load_runs(env: str, name: str, algo: str = "udrl") -> list[dict[str, Any]]:
     """
     Runs of the per-seed files ``{algo}_{env}[_{name}]_s{seed}.json`` (``name="default"``: no infix), each evaluation
     record given ``return_greedy`` and ``return_sampled`` (the benchmark's main mode is ``mean_return``, the other
-    one ``mean_return_other_mode``; ``--stochastic-eval`` in its command line makes sampling the main mode).
+    one ``mean_return_other_mode``; ``--stochastic-eval`` in its command line makes sampling the main mode). A probe's
+    files are looked for in probes/ and in benchmarks/results/ (probes/ wins where both hold a file of the same name).
     """
     runs = []
     infix = "" if name == "default" else f"_{name}"
-    for path in sorted(RESULTS.glob(f"{algo}_{env}{infix}_s[0-9]*.json")):
+    paths: dict[str, Path] = {}
+    for folder in [RESULTS, PROBES] if is_probe(name) else [RESULTS]:
+        paths.update({path.name: path for path in folder.glob(f"{algo}_{env}{infix}_s[0-9]*.json")})
+    for _, path in sorted(paths.items()):
         data = json.loads(path.read_text())
         sampled_main = "--stochastic-eval" in data["command"]
         for run in data["runs"]:
@@ -92,7 +108,9 @@ def main() -> None:
         summary["train_seconds_per_seed"] = [run["train_seconds"] for run in runs]
         summary["timesteps_done_per_seed"] = [run.get("timesteps_done", run["n_timesteps"]) for run in runs]
         summary["runs"] = runs
-        (RESULTS / f"{args.algo}_{args.env}_{name}.json").write_text(json.dumps(summary, indent=1))
+        output = output_folder(name)
+        output.mkdir(parents=True, exist_ok=True)
+        (output / f"{args.algo}_{args.env}_{name}.json").write_text(json.dumps(summary, indent=1))
 
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
         for run in runs:
@@ -109,7 +127,7 @@ def main() -> None:
             ax.legend()
         fig.suptitle(f"{args.algo.upper()} ({name}) on {args.env}")
         fig.tight_layout()
-        fig.savefig(RESULTS / f"{args.algo}_{args.env}_{name}.png", dpi=90)
+        fig.savefig(output / f"{args.algo}_{args.env}_{name}.png", dpi=90)
         plt.close(fig)
 
         for steps in args.at:
