@@ -48,6 +48,8 @@ def load_hyperparams(env_id: str, overrides: list[str], algo: str = "udrl") -> d
             params[key] = value
     if isinstance(params.get("policy_kwargs"), str):
         params["policy_kwargs"] = eval(params["policy_kwargs"])
+    if isinstance(params.get("replay_buffer_class"), str):  # e.g. sb3_udrl.common.buffers.EpisodicReplayBuffer
+        params["replay_buffer_class"] = import_by_name(params["replay_buffer_class"])
     return params
 
 
@@ -204,7 +206,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     th.set_num_threads(args.threads)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    folder = RESULTS / "probes" if args.name.startswith("probe") else RESULTS  # exploratory runs: probes/INDEX.md
+    folder.mkdir(parents=True, exist_ok=True)
     stem = f"{args.algo}_{args.env}{'_' + args.name if args.name else ''}"
     results: list[dict[str, Any]] = []
 
@@ -226,8 +229,8 @@ def main() -> None:
             median_train_seconds=float(np.median([r["train_seconds"] for r in runs])),
             runs=runs,
         )
-        (RESULTS / f"{stem}.json").write_text(json.dumps(summary, indent=1))
-        plot(runs, f"{ZOO_ALGOS[args.algo].__name__} on {args.env} ({len(runs)} seeds)", RESULTS / f"{stem}.png")
+        (folder / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+        plot(runs, f"{ZOO_ALGOS[args.algo].__name__} on {args.env} ({len(runs)} seeds)", folder / f"{stem}.png")
 
     for seed in args.seeds:
         results.append(run(args, seed, write))

@@ -9,8 +9,8 @@ import yaml
 pytest.importorskip("rl_zoo3")
 pytest.importorskip("rliable")
 
-from sb3_udrl import benchmark  # noqa: E402
-from sb3_udrl.benchmark import Run  # noqa: E402
+from sb3_udrl import benchmark
+from sb3_udrl.benchmark import Run
 
 
 def test_plan_is_seed_major_shards_split_it_and_pairs_without_settings_are_skipped():
