@@ -9,7 +9,7 @@ Each evaluation runs both action modes: the main one (greedy, or sampled with --
 ``mean_return``, the other ``mean_return_other_mode`` (--one-mode skips it).
 
 Hyperparameters come from hyperparams/{algo}.yml (the rl-zoo3 files), overridable with --params key:value.
-Result files: benchmarks/results/{algo}_{env}[_{name}].json|png.
+Result files: benchmarks/results/{algo}_{env}[_{name}].json|png (under results/probes/ for names probe*).
 """
 
 from __future__ import annotations
