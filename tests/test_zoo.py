@@ -13,7 +13,7 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from sb3_udrl.zoo import ZOO_ALGOS, default_config, with_default_conf  # noqa: E402
+from sb3_udrl.zoo import ZOO_ALGOS, default_config, with_default_conf, with_render_mode  # noqa: E402
 from sb3_udrl.zoo.hyperparams_opt import (  # noqa: E402
     HYPERPARAMS_CONVERTER,
     HYPERPARAMS_SAMPLER,
@@ -252,6 +252,38 @@ def test_train_outputs(trained: Path) -> None:
         assert (run_folder / name).is_file(), name
     assert "RewardFeedback" in (run_folder / "CartPole-v1" / "config.yml").read_text()
     assert len(np.load(run_folder / "evaluations.npz")["timesteps"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["p", "--algo", "udrl"], ["p", "--algo", "udrl", "--env-kwargs", "render_mode:None"]),
+        (["p", "--env-kwargs", "a:1", "-n", "5"], ["p", "--env-kwargs", "render_mode:None", "a:1", "-n", "5"]),
+        (["p", "--env-kwargs", "render_mode:'human'"], ["p", "--env-kwargs", "render_mode:'human'"]),
+    ],
+)
+def test_with_render_mode(argv: list[str], expected: list[str]) -> None:
+    assert with_render_mode(argv, None) == expected
+
+
+def test_training_makes_envs_without_render_mode_and_enjoy_renders(trained: Path, monkeypatch) -> None:
+    """Training runs without a render mode (fast); enjoy asks for "human" unless told otherwise (the trained run's
+    render_mode None would otherwise come back from its args.yml); record_video works on it (test_record_video)."""
+    import yaml
+    from rl_zoo3 import enjoy as zoo_enjoy
+
+    from sb3_udrl.zoo import cli
+
+    args = yaml.load((trained / "udrl" / "CartPole-v1_1" / "CartPole-v1" / "args.yml").read_text(), Loader=yaml.UnsafeLoader)
+    assert dict(args)["env_kwargs"] == {"render_mode": None}
+    seen = []
+    monkeypatch.setattr(zoo_enjoy, "enjoy", lambda: seen.append(list(sys.argv)))
+    for extra in ([], ["--no-render"], ["--env-kwargs", "render_mode:'rgb_array'"]):
+        monkeypatch.setattr(sys, "argv", ["enjoy", "--algo", "udrl", "--env", "CartPole-v1", *extra])
+        cli.enjoy()
+    assert seen[0][-2:] == ["--env-kwargs", "render_mode:'human'"]
+    assert "--env-kwargs" not in seen[1]
+    assert seen[2][-2:] == ["--env-kwargs", "render_mode:'rgb_array'"]
 
 
 def test_continue_training(trained: Path, tmp_path: Path) -> None:

@@ -115,4 +115,31 @@ def with_default_conf(argv: list[str]) -> list[str]:
     return list(argv)
 
 
-__all__ = ["ZOO_ALGOS", "default_config", "register", "with_default_conf"]
+def with_render_mode(argv: list[str], render_mode: str | None) -> list[str]:
+    """
+    Command line of an rl-zoo3 script with ``render_mode`` added to ``--env-kwargs``, unless it sets one already.
+
+    SB3's ``make_vec_env``, and so rl-zoo3, makes envs with ``render_mode="rgb_array"`` by default, with which
+    LunarLander also simulates its decorative engine particles and steps 2-4x slower: ``train`` gets ``None`` (fast).
+    rl-zoo3's ``enjoy`` reads the training's ``--env-kwargs`` back, so it gets ``"human"`` (it renders, as rl-zoo3's
+    own default does); ``record_video`` sets ``"rgb_array"`` itself.
+
+    :param argv: the full command line (``sys.argv``: program name first)
+    :param render_mode: the render mode to add
+    :return: a new list
+    """
+    argv = list(argv)
+    value = f"render_mode:{render_mode!r}"  # rl-zoo3 evaluates the value: None, 'human'
+    if "--env-kwargs" not in argv:
+        return [*argv, "--env-kwargs", value]
+    start = argv.index("--env-kwargs") + 1
+    end = start
+    while end < len(argv) and not argv[end].startswith("-"):  # its KEY:VALUE items
+        end += 1
+    if any(item.split(":", 1)[0] == "render_mode" for item in argv[start:end]):
+        return argv
+    argv.insert(start, value)
+    return argv
+
+
+__all__ = ["ZOO_ALGOS", "default_config", "register", "with_default_conf", "with_render_mode"]

@@ -3,8 +3,9 @@
 ``sb3_udrl_zoo SCRIPT [options]`` mirrors ``rl_zoo3 SCRIPT [options]`` (same options, same log folders):
 
 - ``train``: ``rl_zoo3.train`` (also ``python -m sb3_udrl.train``); ``--conf-file`` defaults to sb3_udrl's
-  ``hyperparams/{algo}.yml`` for its algorithms
-- ``enjoy``: ``rl_zoo3.enjoy`` (also ``python -m sb3_udrl.enjoy``)
+  ``hyperparams/{algo}.yml`` for its algorithms, envs are made without a render mode (fast) unless
+  ``--env-kwargs render_mode:...`` is given
+- ``enjoy``: ``rl_zoo3.enjoy`` (also ``python -m sb3_udrl.enjoy``), rendering with ``render_mode="human"``
 - ``record_video``: ``rl_zoo3.record_video`` (also ``python -m sb3_udrl.record_video``)
 - ``plot_train``, ``plot_from_file``, ``all_plots``: rl-zoo3's plots, unchanged (they read the log folders only)
 """
@@ -15,21 +16,25 @@ import runpy
 import sys
 from collections.abc import Callable
 
-from sb3_udrl.zoo import register, with_default_conf
+from sb3_udrl.zoo import register, with_default_conf, with_render_mode
 
 
 def train() -> None:
-    """``rl_zoo3.train`` with sb3_udrl's algorithms and their default hyperparameter files."""
+    """``rl_zoo3.train`` with sb3_udrl's algorithms and their default hyperparameter files, and envs made without a
+    render mode unless ``--env-kwargs`` sets one (:func:`~sb3_udrl.zoo.with_render_mode`)."""
     register()
-    sys.argv = with_default_conf(sys.argv)
+    sys.argv = with_render_mode(with_default_conf(sys.argv), None)
     from rl_zoo3.train import train as zoo_train
 
     zoo_train()
 
 
 def enjoy() -> None:
-    """``rl_zoo3.enjoy`` with sb3_udrl's algorithms."""
+    """``rl_zoo3.enjoy`` with sb3_udrl's algorithms; it renders (``render_mode="human"``) unless ``--no-render`` or
+    ``--env-kwargs`` sets a render mode, also for runs trained without one."""
     register()
+    if "--no-render" not in sys.argv:
+        sys.argv = with_render_mode(sys.argv, "human")
     from rl_zoo3.enjoy import enjoy as zoo_enjoy
 
     zoo_enjoy()
