@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
+import importlib.util
 import json
 import os
 import shutil
@@ -82,9 +83,11 @@ def _zoo_entries(algo: str) -> tuple[Path, dict[str, Any]]:
     if algo in ZOO_ALGOS:
         path = Path(default_config(algo))
     else:
-        import rl_zoo3
-
-        path = Path(rl_zoo3.__file__).parent / "hyperparams" / f"{algo}.yml"
+        # Located without importing rl_zoo3, which patches gymnasium's TimeLimit when imported
+        spec = importlib.util.find_spec("rl_zoo3")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("The benchmark runner needs rl-zoo3: pip install sb3_udrl[zoo]")
+        path = Path(spec.submodule_search_locations[0]) / "hyperparams" / f"{algo}.yml"
         if not path.is_file():
             raise ValueError(f"Unknown algorithm {algo!r}: neither sb3_udrl nor rl-zoo3 has a file {path.name}")
     with open(path) as file:

@@ -266,24 +266,25 @@ def test_with_render_mode(argv: list[str], expected: list[str]) -> None:
     assert with_render_mode(argv, None) == expected
 
 
-def test_training_makes_envs_without_render_mode_and_enjoy_renders(trained: Path, monkeypatch) -> None:
+def test_training_makes_envs_without_render_mode_and_enjoy_renders(trained: Path) -> None:
     """Training runs without a render mode (fast); enjoy asks for "human" unless told otherwise (the trained run's
     render_mode None would otherwise come back from its args.yml); record_video works on it (test_record_video)."""
     import yaml
-    from rl_zoo3 import enjoy as zoo_enjoy
-
-    from sb3_udrl.zoo import cli
 
     args = yaml.load((trained / "udrl" / "CartPole-v1_1" / "CartPole-v1" / "args.yml").read_text(), Loader=yaml.UnsafeLoader)
     assert dict(args)["env_kwargs"] == {"render_mode": None}
-    seen = []
-    monkeypatch.setattr(zoo_enjoy, "enjoy", lambda: seen.append(list(sys.argv)))
-    for extra in ([], ["--no-render"], ["--env-kwargs", "render_mode:'rgb_array'"]):
-        monkeypatch.setattr(sys, "argv", ["enjoy", "--algo", "udrl", "--env", "CartPole-v1", *extra])
-        cli.enjoy()
-    assert seen[0][-2:] == ["--env-kwargs", "render_mode:'human'"]
-    assert "--env-kwargs" not in seen[1]
-    assert seen[2][-2:] == ["--env-kwargs", "render_mode:'rgb_array'"]
+    code = """
+import sys
+from rl_zoo3 import enjoy
+from sb3_udrl.zoo import cli
+enjoy.enjoy = lambda: print(sys.argv[5:])  # what rl-zoo3's enjoy would parse
+for extra in ([], ["--no-render"], ["--env-kwargs", "render_mode:'rgb_array'"]):
+    sys.argv = ["enjoy", "--algo", "udrl", "--env", "CartPole-v1", *extra]
+    cli.enjoy()
+"""
+    lines = run("-c", code).strip().splitlines()[-3:]
+    human, rgb_array = "['--env-kwargs', \"render_mode:'human'\"]", "['--env-kwargs', \"render_mode:'rgb_array'\"]"
+    assert lines == [human, "['--no-render']", rgb_array]
 
 
 def test_continue_training(trained: Path, tmp_path: Path) -> None:
