@@ -4,7 +4,8 @@
 
 - ``train``: ``rl_zoo3.train`` (also ``python -m sb3_udrl.train``); ``--conf-file`` defaults to sb3_udrl's
   ``hyperparams/{algo}.yml`` for its algorithms, envs are made without a render mode (fast) unless
-  ``--env-kwargs render_mode:...`` is given
+  ``--env-kwargs render_mode:...`` is given; with ``-optimize`` and a database ``--storage``, the tables and the study
+  are created first, safely when several workers start together (:func:`~sb3_udrl.zoo.storage.prepare_storage`)
 - ``enjoy``: ``rl_zoo3.enjoy`` (also ``python -m sb3_udrl.enjoy``), rendering with ``render_mode="human"``
 - ``record_video``: ``rl_zoo3.record_video`` (also ``python -m sb3_udrl.record_video``)
 - ``plot_train``, ``plot_from_file``, ``all_plots``: rl-zoo3's plots, unchanged (they read the log folders only)
@@ -17,13 +18,19 @@ import sys
 from collections.abc import Callable
 
 from sb3_udrl.zoo import register, with_default_conf, with_render_mode
+from sb3_udrl.zoo.storage import prepare_tuning_storage
 
 
 def train() -> None:
     """``rl_zoo3.train`` with sb3_udrl's algorithms and their default hyperparameter files, and envs made without a
-    render mode unless ``--env-kwargs`` sets one (:func:`~sb3_udrl.zoo.with_render_mode`)."""
+    render mode unless ``--env-kwargs`` sets one (:func:`~sb3_udrl.zoo.with_render_mode`).
+
+    Tuning (``-optimize``) with a database ``--storage`` first creates Optuna's tables and the ``--study-name`` study,
+    retrying on the errors of workers that create them at the same moment
+    (:func:`~sb3_udrl.zoo.storage.prepare_tuning_storage`)."""
     register()
     sys.argv = with_render_mode(with_default_conf(sys.argv), None)
+    prepare_tuning_storage(sys.argv)
     from rl_zoo3.train import train as zoo_train
 
     zoo_train()
