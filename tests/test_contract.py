@@ -117,6 +117,26 @@ def test_cnn_policy(model_class):
 
 
 @pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_cnn_policy_with_vec_normalize_on_channel_last_images(model_class):
+    """SB3 transposes channel-last images above VecNormalize (images are not normalised by it: norm_obs=False, as in
+    SB3, whose CNNs take uint8 images): the replay stores the original images channel-first, as the policy sees them."""
+    env = VecNormalize(
+        DummyVecEnv([lambda: FakeImageEnv(screen_height=36, screen_width=40, n_channels=3, discrete=True)]),
+        norm_obs=False,
+        norm_reward=True,
+    )
+    model = model_class("CnnPolicy", env, seed=0, **{**TINY_KWARGS[model_class], "policy_kwargs": dict(net_arch=[16])})
+    model.learn(400)
+    buffer = model.replay_buffer
+    stored = buffer.observations[: buffer.pos]
+    assert len(stored) and stored.shape[1:] == (3, 36, 40) == model.observation_space.shape
+    assert stored.dtype == np.uint8 and stored.max() > 100  # raw pixels, not normalised ones
+    final = buffer.ep_final_obs[: buffer.n_episodes]
+    assert final.shape[1:] == (3, 36, 40) and final.max() > 100
+    assert model.predict(env.reset())[0].shape == (1,)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
 def test_overlap_training_is_reproducible(model_class):
     def run():
         env = make_vec_env("CartPole-v1", n_envs=2, seed=0)

@@ -36,6 +36,7 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.save_util import load_from_pkl, recursive_getattr, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
@@ -388,7 +389,22 @@ class CommandAlgorithm(BaseAlgorithm):
             if OBSERVATION_KEY not in vec_normalize.norm_obs_keys:
                 return obs
             obs_rms = obs_rms[OBSERVATION_KEY]
+        if self._images_transposed():  # the statistics are channel-last, as VecNormalize saw the images
+            return np.moveaxis(vec_normalize._normalize_obs(np.moveaxis(obs, -3, -1), obs_rms), -1, -3).astype(np.float32)
         return vec_normalize._normalize_obs(obs, obs_rms).astype(np.float32)
+
+    def _images_transposed(self) -> bool:
+        """Whether SB3 transposed channel-last images above VecNormalize (``VecTransposeImage``): VecNormalize's
+        original observations and statistics are then channel-last, the policy's and the replay's channel-first."""
+        vec_normalize = self._vec_normalize_env
+        if vec_normalize is None:
+            return False
+        original = base_observation_space(vec_normalize.observation_space)
+        return original.shape != base_observation_space(self.observation_space).shape and is_image_space(original)
+
+    def _stored_obs(self, original_obs: np.ndarray) -> np.ndarray:
+        """VecNormalize's original observations in the replay's (the policy's) layout."""
+        return np.moveaxis(original_obs, -1, -3) if self._images_transposed() else original_obs
 
     def _check_vec_normalize(self) -> None:
         vec_normalize = self._vec_normalize_env
@@ -514,7 +530,7 @@ class CommandAlgorithm(BaseAlgorithm):
             except ValueError:
                 self._staging = None  # nothing of this step is stored; the episodes in progress are abandoned
                 raise
-            self._staging.add(self._base_obs(original_obs), actions, original_rewards)  # type: ignore[arg-type]
+            self._staging.add(self._stored_obs(self._base_obs(original_obs)), actions, original_rewards)  # type: ignore[arg-type]
             # Algorithm 2: d_r <- d_r - r_t, d_h <- max(d_h - 1, 1)
             self._command = self._update_command(self._command, original_rewards)
 
@@ -545,9 +561,15 @@ class CommandAlgorithm(BaseAlgorithm):
         final_obs = info.get("terminal_observation")
         if final_obs is None:
             return None
-        if self._vec_normalize_env is not None:
-            final_obs = self._vec_normalize_env.unnormalize_obs(final_obs)
-        return np.asarray(self._base_obs(final_obs))
+        if self._vec_normalize_env is None:
+            return np.asarray(self._base_obs(final_obs))
+        if self._images_transposed():  # VecTransposeImage transposed it; VecNormalize's statistics are channel-last
+            if isinstance(final_obs, dict):
+                final_obs = {**final_obs, OBSERVATION_KEY: np.moveaxis(final_obs[OBSERVATION_KEY], -3, -1)}
+            else:
+                final_obs = np.moveaxis(final_obs, -3, -1)
+        final_obs = self._vec_normalize_env.unnormalize_obs(final_obs)
+        return self._stored_obs(np.asarray(self._base_obs(final_obs)))
 
     def _stores(self, truncated: bool) -> bool:
         """Whether an ended episode enters the replay: all do, except time-limit-truncated ones when
