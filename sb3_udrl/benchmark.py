@@ -182,10 +182,10 @@ def _train_one(argv: list[str]) -> None:
     and writes ``benchmark.json`` once the trained model is saved.
     """
     import rl_zoo3.train
-    from rl_zoo3.exp_manager import ExperimentManager
     from stable_baselines3.common.callbacks import EvalCallback
 
     from sb3_udrl.zoo import cli
+    from sb3_udrl.zoo.experiment import ResumableExperimentManager
 
     name_index = argv.index("--run-name")
     run_name = argv[name_index + 1]
@@ -213,7 +213,7 @@ def _train_one(argv: list[str]) -> None:
                 )
             return keep_going
 
-    class BenchmarkExperimentManager(ExperimentManager):
+    class BenchmarkExperimentManager(ResumableExperimentManager):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.save_path = os.path.join(self.log_path, run_name)

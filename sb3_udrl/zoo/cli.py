@@ -27,13 +27,20 @@ def train() -> None:
 
     Tuning (``-optimize``) with a database ``--storage`` first creates Optuna's tables and the ``--study-name`` study,
     retrying on the errors of workers that create them at the same moment
-    (:func:`~sb3_udrl.zoo.storage.prepare_tuning_storage`)."""
+    (:func:`~sb3_udrl.zoo.storage.prepare_tuning_storage`).
+
+    With ``--save-replay-buffer`` each ``--save-freq`` checkpoint carries the replay, and ``-i`` from a checkpoint
+    loads it (:class:`~sb3_udrl.zoo.experiment.ResumableExperimentManager`)."""
     register()
     sys.argv = with_render_mode(with_default_conf(sys.argv), None)
     prepare_tuning_storage(sys.argv)
-    from rl_zoo3.train import train as zoo_train
+    import rl_zoo3.train as zoo_train_module
 
-    zoo_train()
+    from sb3_udrl.zoo.experiment import ResumableExperimentManager
+
+    if not issubclass(zoo_train_module.ExperimentManager, ResumableExperimentManager):  # already ours (benchmark)
+        zoo_train_module.ExperimentManager = ResumableExperimentManager  # type: ignore[misc]
+    zoo_train_module.train()
 
 
 def enjoy() -> None:
