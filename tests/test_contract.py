@@ -201,6 +201,7 @@ def _dict_env():
         (dict(beta=0.0), ValueError, "beta must be a finite number > 0"),
         (dict(max_weight=float("inf")), ValueError, "max_weight must be a finite number"),
         (dict(policy_kwargs=dict(conditioning="add")), ValueError, "conditioning must be"),
+        (dict(policy_kwargs=dict(condition=None)), ValueError, r"policy_kwargs \['condition'\] are set by"),
     ],
 )
 def test_invalid_hyperparameters(model_class, kwargs, error, match):

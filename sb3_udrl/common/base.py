@@ -175,8 +175,15 @@ class CommandAlgorithm(BaseAlgorithm):
         self.set_random_seed(self.seed)
         self._rng = np.random.default_rng(self.seed)
         self._train_rng = np.random.default_rng(None if self.seed is None else self.seed + 1)
+        policy_kwargs = self._policy_kwargs()
+        overridden = sorted(key for key in self.policy_kwargs if policy_kwargs[key] is not self.policy_kwargs[key])
+        if overridden:
+            raise ValueError(
+                f"policy_kwargs {overridden} are set by {type(self).__name__} from its own arguments (e.g. return_scale, "
+                "value_learning_rate): pass those arguments instead"
+            )
         self.policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space, self.action_space, self.lr_schedule, **self._policy_kwargs()
+            self.observation_space, self.action_space, self.lr_schedule, **policy_kwargs
         )
         self.policy = self.policy.to(self.device)
         # Storage is allocated lazily (enjoy/predict-only loads never need it)

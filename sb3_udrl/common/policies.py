@@ -67,7 +67,8 @@ class CommandPolicy(BasePolicy):
     ) -> None:
         if isinstance(observation_space, spaces.Dict) and not is_reward_feedback_space(observation_space):
             raise TypeError(
-                "Command-conditioned policies support Box/Discrete observations, or a Dict made by RewardFeedback "
+                "Command-conditioned policies support Box, Discrete, MultiDiscrete and MultiBinary observations, or a Dict "
+                "made by RewardFeedback "
                 f"with keys {OBSERVATION_KEY!r} and {PREV_REWARD_KEY!r}; got {observation_space}"
             )
         if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
