@@ -124,7 +124,7 @@ def postgres() -> Iterator[PostgresServer]:
                              "--auth-local=trust", "--auth-host=scram-sha-256", "--encoding=UTF8", "--no-sync"]),
             check=True, capture_output=True, text=True, timeout=TIMEOUT,
         )  # fmt: skip
-        options = f"-h 127.0.0.1 -p {server.port} -k {sockets} -F -c max_connections=50"  # -F: no fsync (a test)
+        options = f"-h 127.0.0.1 -p {server.port} -k {sockets} -F -c max_connections=200"  # -F: no fsync (a test)
         result = subprocess.run(
             _as_server_user([*pg_ctl, "-l", str(log), "-o", options, "-w", "-t", "120", "start"]),
             capture_output=True, text=True, timeout=TIMEOUT,
@@ -294,13 +294,15 @@ def test_killed_worker_loses_no_finished_trial(postgres: PostgresServer, tmp_pat
                            n_evaluations=2), tmp_path / f"worker_{seed}.txt")
         for seed in range(2)
     ]  # fmt: skip
-    # Kill worker 0 while both workers are in a trial, once a trial is complete
+    # Kill worker 0 while both workers are in a trial, once a trial is complete. One storage (one connection pool)
+    # for the polling: a storage per poll would hold a connection each until garbage-collected
     deadline = time.monotonic() + TIMEOUT
+    storage = optuna.storages.RDBStorage(url)
     while True:
         assert all(worker.poll() is None for worker in workers), "a worker ended before it could be killed"
         assert time.monotonic() < deadline, "no trial completed in time"
         try:
-            trials = optuna.load_study(study_name="killed", storage=url).trials
+            trials = optuna.load_study(study_name="killed", storage=storage).trials
         except KeyError:  # the study is not created yet
             trials = []
         states = [trial.state for trial in trials]
@@ -310,6 +312,7 @@ def test_killed_worker_loses_no_finished_trial(postgres: PostgresServer, tmp_pat
     workers[0].send_signal(signal.SIGKILL)
     killed_output = finish(workers[0], returncode=-signal.SIGKILL)
     before = {trial.number: trial.value for trial in trials if trial.state == optuna.trial.TrialState.COMPLETE}
+    storage.engine.dispose()
     output = finish(workers[1])
 
     study = optuna.load_study(study_name="killed", storage=url)
