@@ -228,7 +228,7 @@ def test_recent_command_follows_the_newest_episodes():
     assert model.exploratory_horizon == 70.0
     assert np.isclose(float(model.policy.max_return), 300.0)
     with pytest.raises(ValueError, match="recent_command=True needs recent_episodes > 0"):
-        UDRL("MlpPolicy", "CartPole-v1", recent_command=True)
+        UDRL("MlpPolicy", "CartPole-v1", recent_episodes=0, recent_command=True)
     with pytest.raises(ValueError, match="recent_episodes must be >= 0"):
         UDRL("MlpPolicy", "CartPole-v1", recent_episodes=-5)
 

@@ -1,4 +1,4 @@
 from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy
-from sb3_udrl.udrl.udrl import UDRL
+from sb3_udrl.udrl.udrl import PAPER_HYPERPARAMS, UDRL
 
-__all__ = ["UDRL", "CnnPolicy", "MlpPolicy"]
+__all__ = ["PAPER_HYPERPARAMS", "UDRL", "CnnPolicy", "MlpPolicy"]
