@@ -113,6 +113,22 @@ def test_exponential_weights_are_normalised_and_capped():
     assert model._row_weights(None) is not None and UDRL("MlpPolicy", "CartPole-v1")._row_weights(None) is None
 
 
+def test_rcpr_weights_by_episode_return():
+    """weight_by="episode_return": every step of an episode gets its episode's weight, the better episode more, even
+    where its return-to-go is below the other's (the research code's weighting)."""
+    model = _filled(RCPR("MlpPolicy", "CartPole-v1", weight_by="episode_return"), [(10, 1.0, False), (30, 1.0, False)])
+    weights = model._row_weights(None)
+    rows, mask = model.replay_buffer.padded_rows()
+    short, long = weights[rows[0, mask[0]]], weights[rows[1, mask[1]]]
+    assert np.all(short == short[0]) and np.all(long == long[0]) and long[0] > short[0]
+    by_return_to_go = RCPR("MlpPolicy", "CartPole-v1")
+    by_return_to_go.replay_buffer = model.replay_buffer
+    by_z = by_return_to_go._row_weights(None)
+    assert by_z[rows[1, mask[1]]][-1] < by_z[rows[0, 0]]  # by Z, the long episode's last step (Z = 1) ranks lower
+    with pytest.raises(ValueError, match="weight_by must be one of"):
+        RCPR("MlpPolicy", "CartPole-v1", weight_by="advantage")
+
+
 def test_rcpr_targets_and_closed_loop():
     """Exploration N(mu + shift sigma, sigma) of the replay's returns; evaluation capped at the best return; the
     return-to-go follows Z <- (Z - r) / gamma."""

@@ -20,6 +20,7 @@ from sb3_udrl.rcp.policies import RCPACnnPolicy, RCPAPolicy, RCPRCnnPolicy, RCPR
 SelfRCP = TypeVar("SelfRCP", bound="RCP")
 
 TARGET_SAMPLING = ("episode", "step")
+WEIGHT_BY = ("return_to_go", "episode_return")
 
 
 class RCP(CommandAlgorithm):
@@ -153,6 +154,8 @@ class RCPR(RCP):
     :param target_shift: exploration and evaluation ask for ``mu + target_shift * sigma`` of the replay's returns
         (paper, section 4.2: 1)
     :param weighting: ``"exp"`` (the paper's weighted RCP) or ``"none"`` (plain likelihood)
+    :param weight_by: what the exponential weights rank: ``"return_to_go"`` (the step's ``Z``, paper eq. 7) or
+        ``"episode_return"`` (the undiscounted return of the step's whole episode, as the RCP research code did)
     :param beta: temperature of the exponential weights, in standard deviations of ``Z`` over the replay
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`; e.g.
@@ -185,6 +188,7 @@ class RCPR(RCP):
         gamma: float = 1.0,
         target_shift: float = 1.0,
         weighting: str = "exp",
+        weight_by: str = "return_to_go",
         beta: float = 1.0,
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
@@ -224,6 +228,7 @@ class RCPR(RCP):
         )
         self.return_scale = check_float("return_scale", return_scale)
         self.gamma = check_float("gamma", gamma, high=1.0)
+        self.weight_by = check_choice("weight_by", weight_by, WEIGHT_BY)
         self.target_max = np.inf
         if _init_setup_model:
             self._setup_model()
@@ -245,6 +250,18 @@ class RCPR(RCP):
 
     def _prepare_training(self, batch_size: int) -> np.ndarray | None:
         return None if self.gamma == 1.0 else self._discounted_returns_to_go()
+
+    def _row_weights(self, row_values: np.ndarray | None) -> np.ndarray | None:
+        if self.weight_by == "return_to_go":
+            return super()._row_weights(row_values)
+        # Every step of an episode ranks by that episode's return: the return-to-go also reflects how far a step is
+        # from the end of its episode (LunarLander: high early, low near touchdown), the episode return does not
+        buffer = self.replay_buffer
+        assert buffer is not None
+        rows, mask = buffer.padded_rows()
+        episode_returns = np.zeros(buffer.capacity, dtype=np.float32)
+        episode_returns[rows[mask]] = np.broadcast_to(buffer.ep_return[: buffer.n_episodes, None], rows.shape)[mask]
+        return super()._row_weights(episode_returns)
 
     def _update_eval_command(self) -> None:
         """Targets from the replay's (discounted) episode returns: ``N(mu + target_shift * sigma, sigma)`` for
