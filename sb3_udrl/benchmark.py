@@ -258,11 +258,11 @@ def _train_one(argv: list[str]) -> None:
     cli.train()
 
 
-def train_command(run: Run, log_folder: Path, eval_freq: int, eval_episodes: int) -> list[str]:
+def train_command(run: Run, log_folder: Path, eval_freq: int, eval_episodes: int, eval_envs: int = 1) -> list[str]:
     """The command line that trains ``run`` (a new Python process)."""
     argv = [
         "--algo", run.algo, "--env", run.env, "--seed", str(run.seed), "-n", str(run.n_timesteps),
-        "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes),
+        "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes), "--n-eval-envs", str(eval_envs),
         "-f", str(log_folder), "--run-name", f"{run.env}_{run.seed}", "--log-interval", "-2",
         "--conf-file", str(conf_file(run.algo, run.env, log_folder)),
     ]  # fmt: skip
@@ -270,10 +270,16 @@ def train_command(run: Run, log_folder: Path, eval_freq: int, eval_episodes: int
 
 
 def run_sweep(
-    runs: Sequence[Run], log_folder: Path, eval_freq: int = 50_000, eval_episodes: int = 20, jobs: int = 1
+    runs: Sequence[Run],
+    log_folder: Path,
+    eval_freq: int = 50_000,
+    eval_episodes: int = 20,
+    jobs: int = 1,
+    eval_envs: int = 1,
 ) -> dict[Run, str]:
     """
     Train the runs that are not done, ``jobs`` at a time. A run folder left by an interrupted run is removed first.
+    ``eval_envs`` evaluation envs share the ``eval_episodes`` (SB3's ``evaluate_policy``: a fixed share each).
 
     :return: each run's outcome: ``"done before"``, ``"done"`` or ``"failed (exit code N, see LOG)"``
     """
@@ -287,7 +293,8 @@ def run_sweep(
         folder.mkdir(parents=True)
         log_path = folder / "train.log"
         with open(log_path, "w") as log:
-            returncode = subprocess.call(train_command(run, log_folder, eval_freq, eval_episodes), stdout=log, stderr=log)
+            command = train_command(run, log_folder, eval_freq, eval_episodes, eval_envs)
+            returncode = subprocess.call(command, stdout=log, stderr=log)
         if returncode == 0 and is_done(run, log_folder):
             return "done"
         return f"failed (exit code {returncode}, see {log_path})"
@@ -525,6 +532,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_parser.add_argument("--cap", nargs="*", default=[], help="ALGO=STEPS: a smaller budget for a costly algorithm")
     run_parser.add_argument("--eval-freq", type=int, default=50_000, help="env steps between evaluations")
     run_parser.add_argument("--eval-episodes", type=int, default=20)
+    run_parser.add_argument(
+        "--n-eval-envs", type=int, default=5, help="evaluation envs (each runs a fixed share of the episodes; batched)"
+    )
     run_parser.add_argument("-f", "--log-folder", type=Path, default=Path("benchmarks/logs"))
     run_parser.add_argument(
         "--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 2), help="runs at once (default: half the cores)"
@@ -555,7 +565,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             state = "done" if run in done else "to train"
             print(f"  {run.algo} {run.env} seed {run.seed} {run.n_timesteps} steps: {state}")
         return
-    outcomes = run_sweep(runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs)
+    outcomes = run_sweep(runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs, args.n_eval_envs)
     failed = [run for run, outcome in outcomes.items() if outcome.startswith("failed")]
     if failed:
         sys.exit(f"{len(failed)} runs failed: {[f'{run.algo} {run.env} seed {run.seed}' for run in failed]}")

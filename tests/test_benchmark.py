@@ -56,7 +56,7 @@ def test_baseline_on_an_env_rl_zoo3_lacks_takes_the_related_entry(tmp_path):
 def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
     log_folder = tmp_path / "logs"
     runs = [Run("udrl", "CartPole-v1", 0, 600), Run("ppo", "CartPole-v1", 0, 600)]
-    outcomes = benchmark.run_sweep(runs, log_folder, eval_freq=300, eval_episodes=2, jobs=2)
+    outcomes = benchmark.run_sweep(runs, log_folder, eval_freq=300, eval_episodes=2, jobs=2, eval_envs=2)
     assert set(outcomes.values()) == {"done"}, outcomes
     for run in runs:
         folder = run.folder(log_folder)
@@ -64,6 +64,8 @@ def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
         assert marker["n_timesteps_done"] >= 600 and marker["wall_seconds"] > 0
         greedy, sampled = np.load(folder / "evaluations.npz"), np.load(folder / "sampled" / "evaluations.npz")
         assert len(greedy["timesteps"]) >= 2 and list(greedy["timesteps"]) == list(sampled["timesteps"])
+        assert greedy["results"].shape[1] == sampled["results"].shape[1] == 2  # the episodes, over two eval envs
+        assert "--n-eval-envs 2" in marker["command"]
         assert np.all(np.diff(sampled["wall_seconds"]) > 0)
         assert (folder / f"{run.env}.zip").is_file()  # rl-zoo3's layout: enjoy / record_video read it
 
