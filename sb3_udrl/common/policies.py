@@ -230,7 +230,8 @@ class CommandPolicy(BasePolicy):
         :param deterministic: greedy (mode) actions instead of sampled ones
         :return: the actions and the command to pass back at the next step
         """
-        self.set_training_mode(False)
+        if self.training:  # set_training_mode walks every submodule: a fifth of a one-env predict() otherwise
+            self.set_training_mode(False)
         if isinstance(observation, tuple) and len(observation) == 2 and isinstance(observation[1], dict):
             raise ValueError(
                 "predict() got an (obs, info) tuple: pass the observation only (Gymnasium reset() returns a tuple)"
