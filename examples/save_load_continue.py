@@ -23,7 +23,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
         model.save(path / "udrl_cartpole")  # weights, hyperparameters, evaluation command
-        model.save_replay_buffer(path / "udrl_cartpole_replay")  # the best episodes, to continue training
+        model.save_replay_buffer(path / "udrl_cartpole_replay")  # the best and most recent episodes, to continue training
 
         # A hyperparameter can be changed at load time, like any SB3 algorithm
         loaded = UDRL.load(path / "udrl_cartpole", env=env, n_updates_per_iter=50)

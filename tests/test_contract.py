@@ -182,10 +182,6 @@ def test_unsupported_spaces(model_class):
         model_class("MlpPolicy", env)
     with pytest.raises(TypeError, match="Dict"):
         model_class("MlpPolicy", _dict_env())
-    # A matrix of actions: refused at construction (before, accepted and then failing in train())
-    env.action_space = spaces.Box(-1.0, 1.0, shape=(2, 2))
-    with pytest.raises(ValueError, match=r"one-dimensional Box action spaces, got shape \(2, 2\)"):
-        model_class("MlpPolicy", env)
 
 
 def _dict_env():

@@ -67,22 +67,6 @@ MAX_BATCH_SIZE = 2**20
 WEIGHTINGS = ("none", "exp")
 
 
-def check_action_space(action_space: spaces.Space, owner: str) -> None:
-    """
-    Raise a ``ValueError`` unless ``action_space`` is ``Discrete`` or a one-dimensional ``Box``.
-
-    :param action_space: the env's action space
-    :param owner: the name the error message gives (the algorithm's)
-    """
-    if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
-        raise ValueError(f"{owner} supports Discrete and Box action spaces, got {action_space}")
-    if isinstance(action_space, spaces.Box) and len(action_space.shape) != 1:
-        raise ValueError(
-            f"{owner} supports one-dimensional Box action spaces, got shape {action_space.shape}: wrap the env in a "
-            "gymnasium.ActionWrapper that takes flat actions and reshapes them"
-        )
-
-
 class CommandAlgorithm(BaseAlgorithm):
     """
     Base class of the reward-conditioned algorithms (see :class:`~sb3_udrl.UDRL`).
@@ -144,8 +128,8 @@ class CommandAlgorithm(BaseAlgorithm):
         if isinstance(policy, str):
             # Resolved here so that RewardFeedback's Dict observations work with "MlpPolicy"/"CnnPolicy"
             policy = self._get_policy_from_name(policy)
-        if isinstance(env, (VecEnv, gym.Env)):
-            check_action_space(env.action_space, type(self).__name__)
+        if isinstance(env, (VecEnv, gym.Env)) and not isinstance(env.action_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {env.action_space}")
         super().__init__(
             policy=policy,
             env=env,
@@ -158,8 +142,8 @@ class CommandAlgorithm(BaseAlgorithm):
             support_multi_env=True,
             seed=seed,
         )
-        if env is not None:
-            check_action_space(self.action_space, type(self).__name__)
+        if env is not None and not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}")
         self.buffer_size = check_int("buffer_size", buffer_size)
         self.batch_size = check_int("batch_size", batch_size)
         if self.batch_size > MAX_BATCH_SIZE:

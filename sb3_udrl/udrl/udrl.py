@@ -42,7 +42,8 @@ class UDRL(CommandAlgorithm):
 
     A behaviour function ``B(s, c)`` maps an observation and a command ``c = (desired_return, desired_horizon)``
     to an action. It is learned by supervised learning on the agent's own episodes, relabelled in hindsight with
-    the return and horizon they actually achieved, from a replay that keeps the best episodes seen so far.
+    the return and horizon they actually achieved, from a replay that keeps the best episodes seen so far (and, by
+    default, the 200 most recent ones: ``recent_episodes``).
 
     Original research code (RCP + UDRL): https://github.com/TrentBrick/RewardConditionedUDRL
 
