@@ -10,6 +10,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_udrl import UDRL, RewardFeedback
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS
+from sb3_udrl.udrl import PAPER_HYPERPARAMS
 from tests.conftest import CARTPOLE_LEARNS, TINY
 
 
@@ -217,6 +218,16 @@ def test_return_bonus_widens_the_exploratory_range(cap):
     for bad, error in ((-1.0, ValueError), (float("nan"), ValueError), ("5", TypeError)):
         with pytest.raises(error, match="return_bonus"):
             UDRL("MlpPolicy", "CartPole-v1", return_bonus=bad)
+
+
+def test_paper_preset_is_one_argument_away():
+    """The defaults are the measured LunarLander setting; PAPER_HYPERPARAMS gives back the paper's for each deviation."""
+    default, paper = UDRL("MlpPolicy", "CartPole-v1"), UDRL("MlpPolicy", "CartPole-v1", **PAPER_HYPERPARAMS)
+    measured = (default.last_few, default.n_updates_per_iter, default.recent_episodes, default.recent_command)
+    assert measured == (20, 200, 200, True)
+    for name, value in PAPER_HYPERPARAMS.items():
+        assert getattr(paper, name) == value != getattr(default, name), name
+    assert paper._make_replay_buffer().n_recent == 0 < default._make_replay_buffer().n_recent  # best episodes only
 
 
 def test_recent_command_follows_the_newest_episodes():
