@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch as th
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 
@@ -27,7 +28,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[5, 6, 7, 8, 9])
     parser.add_argument("--env", default="LunarLander-v3")
     parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: seeds in parallel processes)")
     args = parser.parse_args()
+    th.set_num_threads(args.threads)
     path = RESULTS / f"quickstart_udrl_{args.env}.json"
     runs = json.loads(path.read_text())["runs"] if path.exists() else {}
     for seed in args.seeds:
