@@ -32,7 +32,6 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(args.threads)
     path = RESULTS / f"quickstart_udrl_{args.env}.json"
-    runs = json.loads(path.read_text())["runs"] if path.exists() else {}
     for seed in args.seeds:
         env = make_vec_env(args.env, n_envs=16, seed=seed, wrapper_class=RewardFeedback, env_kwargs=dict(render_mode=None))
         start = time.perf_counter()
@@ -41,10 +40,12 @@ def main() -> None:
         eval_env = make_vec_env(args.env, n_envs=1, seed=seed + 1000, wrapper_class=RewardFeedback)
         greedy, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes)
         sampled, _ = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=False)
+        # read again just before writing: seeds may run in parallel processes, each adding its own
+        runs = json.loads(path.read_text())["runs"] if path.exists() else {}
         runs[str(seed)] = dict(greedy=float(greedy), sampled=float(sampled), train_minutes=minutes)
         print(f"seed {seed}: greedy {greedy:.1f}, sampled {sampled:.1f} ({minutes:.1f} min)", flush=True)
         summary = {
-            "command": f"python benchmarks/quickstart_check.py --seeds {' '.join(map(str, args.seeds))}",
+            "command": "python benchmarks/quickstart_check.py --seeds SEED [SEED ...]",
             "code": 'UDRL("MlpPolicy", make_vec_env(env, n_envs=16, wrapper_class=RewardFeedback)).learn()',
             "env": args.env,
             "timesteps": DEFAULT_TOTAL_TIMESTEPS,
@@ -53,7 +54,9 @@ def main() -> None:
             "median_greedy": float(np.median([run["greedy"] for run in runs.values()])),
             "median_sampled": float(np.median([run["sampled"] for run in runs.values()])),
         }
-        path.write_text(json.dumps(summary, indent=1))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(path)
 
 
 if __name__ == "__main__":
