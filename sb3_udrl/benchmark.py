@@ -437,15 +437,16 @@ def _fmt(value: float, digits: int = 0) -> str:
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The report's rows as a Markdown table."""
     header = (
-        "| env | algo | eval | seeds | steps | final median [95% CI] | final IQM [95% CI] | best median | "
+        "| env | algo | eval | seeds | steps | final median [95% CI] | final IQM [95% CI] | final per seed | best median | "
         "reached threshold | M steps to it (median) | minutes to it | minutes per run |"
     )
-    lines = [header, "|" + " --- |" * 12]
+    lines = [header, "|" + " --- |" * 13]
     for row in rows:
         lines.append(
             f"| {row['env']} | {row['algo']} | {row['mode']} | {row['seeds']} | {row['n_timesteps'] / 1e6:.2f}M | "
             f"{_fmt(row['final_median'])} [{_fmt(row['final_median_ci'][0])}, {_fmt(row['final_median_ci'][1])}] | "
             f"{_fmt(row['final_iqm'])} [{_fmt(row['final_iqm_ci'][0])}, {_fmt(row['final_iqm_ci'][1])}] | "
+            f"{' '.join(_fmt(value) for value in row['final_per_seed'])} | "
             f"{_fmt(row['best_median'])} | {row['reached']} (>= {_fmt(row['threshold'])}) | "
             f"{_fmt(row['steps_to_threshold_median'] / 1e6, 2)} | {_fmt(row['wall_to_threshold_median'] / 60, 1)} | "
             f"{_fmt(row['wall_seconds_median'] / 60, 1)} |"

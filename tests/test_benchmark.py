@@ -87,6 +87,8 @@ def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
         for mode, file_name in (("greedy", "evaluations.npz"), ("sampled", "sampled/evaluations.npz")):
             final = np.load(run.folder(log_folder) / file_name)["results"][-1].mean()
             assert float(rows[(run.algo, mode)]["final_median"]) == pytest.approx(final)
+            line = next(line for line in table.splitlines() if f"| {run.algo} | {mode} |" in line)
+            assert f"| {final:.0f} |" in line  # every seed's final return is in the table (one seed per algorithm here)
     assert "| CartPole-v1 | ppo | greedy |" in table
     assert (output.parent / "sweep_CartPole-v1.png").stat().st_size > 0
 
