@@ -173,6 +173,30 @@ def is_done(run: Run, log_folder: Path) -> bool:
         return False
 
 
+def changed_settings(run: Run, log_folder: Path) -> list[str]:
+    """
+    How the hyperparameters a finished run was trained with (its rl-zoo3 ``config.yml``) differ from its entry in the
+    hyperparameter file now, as ``"key: old -> new"`` (``n_timesteps`` aside: the sweep sets the budget). A finished run
+    is never redone, so a run trained before its entry changed would otherwise stand for the new setting.
+    """
+    import yaml
+
+    saved_path = run.folder(log_folder) / run.env / "config.yml"
+    if not saved_path.is_file():
+        return []
+    with open(saved_path) as file:
+        # rl-zoo3 writes an OrderedDict as a python object (and reads it back the same way)
+        saved = dict(yaml.load(file, Loader=yaml.UnsafeLoader))
+    entries = _zoo_entries(run.algo)[1]
+    entry = entries.get(run.env, entries.get(ENV_ALIASES.get(run.env, ""), {}))
+    changes = []
+    for key in sorted((set(saved) | set(entry)) - {"n_timesteps"}):
+        old, new = saved.get(key, "(unset)"), entry.get(key, "(unset)")
+        if old != new:
+            changes.append(f"{key}: {old} -> {new}")
+    return changes
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # One run (in its own process)
 def _train_one(argv: list[str]) -> None:
@@ -561,6 +585,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"skipped: {reason}")
     done = [run for run in runs if is_done(run, args.log_folder)]
     print(f"{len(runs)} runs in this shard, {len(done)} done, {len(runs) - len(done)} to train, {args.jobs} at a time")
+    for run in done:
+        changes = changed_settings(run, args.log_folder)
+        if changes:
+            print(
+                f"warning: {run.algo} {run.env} seed {run.seed} was trained with other settings than its entry has now "
+                f"({'; '.join(changes)}); it is kept as done: move {run.folder(args.log_folder)} away to train it again"
+            )
     if args.dry_run:
         for run in runs:
             state = "done" if run in done else "to train"

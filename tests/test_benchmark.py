@@ -51,6 +51,32 @@ def test_baseline_on_an_env_rl_zoo3_lacks_takes_the_related_entry(tmp_path):
     assert benchmark.conf_file("ppo", "CartPole-v1", tmp_path).parent.parent.name == "rl_zoo3"
 
 
+def test_finished_run_trained_with_other_settings_is_named(tmp_path, capsys):
+    run = Run("rcpa", "LunarLanderSparse-v3", 0, 1000)
+    entry = yaml.safe_load(benchmark.conf_file("rcpa", run.env, tmp_path).read_text())[run.env]
+    saved = run.folder(tmp_path) / run.env / "config.yml"
+    saved.parent.mkdir(parents=True)
+    (run.folder(tmp_path) / "benchmark.json").write_text(json.dumps(dict(n_timesteps_done=1000)))
+
+    def write_config(params):  # rl-zoo3's format: an OrderedDict dumped as a python object
+        from collections import OrderedDict
+
+        saved.write_text(yaml.dump(OrderedDict(sorted(params.items()))))
+
+    write_config({**entry, "n_timesteps": 123})  # the budget is the sweep's, not a setting
+    assert benchmark.changed_settings(run, tmp_path) == []
+    write_config({**entry, "gamma": 0.5, "n_envs": 99})
+    assert benchmark.changed_settings(run, tmp_path) == [
+        "gamma: 0.5 -> (unset)",
+        f"n_envs: 99 -> {entry['n_envs']}",
+    ]
+    benchmark.main(
+        ["run", "--algos", "rcpa", "--envs", run.env, "--seeds", "0", "-n", "1000", "-f", str(tmp_path), "--dry-run"]
+    )
+    out = capsys.readouterr().out
+    assert "1 done" in out and "was trained with other settings" in out and "gamma: 0.5 -> (unset)" in out
+
+
 @pytest.mark.slow
 @pytest.mark.zoo
 def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
