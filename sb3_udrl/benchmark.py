@@ -392,7 +392,9 @@ def _interval_estimates(scores: dict[str, np.ndarray], function: Any, reps: int,
 
 def _interval(scores: np.ndarray, reps: int, seed: int) -> dict[str, tuple[float, float, float]]:
     """Median and IQM of per-seed ``scores`` with 95% stratified-bootstrap intervals (rliable)."""
-    functions = {"median": metrics.aggregate_median, "iqm": metrics.aggregate_iqm}
+    # Not rliable's aggregate_median: that is the median over tasks of each task's mean over runs, i.e. the mean over
+    # seeds when there is one task (one env), as here
+    functions = {"median": lambda x: np.median(x), "iqm": metrics.aggregate_iqm}
     out = {}
     for name, function in functions.items():
         points, intervals = _interval_estimates(

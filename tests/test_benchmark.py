@@ -77,6 +77,14 @@ def test_finished_run_trained_with_other_settings_is_named(tmp_path, capsys):
     assert "1 done" in out and "was trained with other settings" in out and "gamma: 0.5 -> (unset)" in out
 
 
+def test_report_median_is_the_median_over_seeds():
+    # rliable's aggregate_median would give the mean (70) for one env; the IQM of 5 seeds averages the middle three
+    stats = benchmark._interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0)
+    assert stats["median"][0] == 30.0
+    assert stats["iqm"][0] == pytest.approx(np.mean([20.0, 30.0, 90.0]))
+    assert stats["median"][1] <= 30.0 <= stats["median"][2]
+
+
 @pytest.mark.slow
 @pytest.mark.zoo
 def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
