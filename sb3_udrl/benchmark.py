@@ -445,7 +445,7 @@ def summarize(
                     final_iqm=final_stats["iqm"][0],
                     final_iqm_ci=final_stats["iqm"][1:],
                     best_median=best_stats["median"][0],
-                    final_per_seed=final.round(1).tolist(),
+                    final_per_seed=final.tolist(),
                     threshold=threshold,
                     reached=f"{int(reached.sum())}/{len(runs)}",
                     steps_to_threshold_median=float(np.median(reach[reached, 0])) if reached.any() else np.nan,
