@@ -65,16 +65,18 @@ def test_finished_run_trained_with_other_settings_is_named(tmp_path, capsys):
 
     write_config({**entry, "n_timesteps": 123})  # the budget is the sweep's, not a setting
     assert benchmark.changed_settings(run, tmp_path) == []
-    write_config({**entry, "gamma": 0.5, "n_envs": 99})
+    trained_with = {key: value for key, value in entry.items() if key != "policy"}  # a setting added to the entry since
+    write_config({**trained_with, "dropped_setting": 0.5, "n_envs": 99})
     assert benchmark.changed_settings(run, tmp_path) == [
-        "gamma: 0.5 -> (unset)",
+        "dropped_setting: 0.5 -> (unset)",
         f"n_envs: 99 -> {entry['n_envs']}",
+        f"policy: (unset) -> {entry['policy']}",
     ]
     benchmark.main(
         ["run", "--algos", "rcpa", "--envs", run.env, "--seeds", "0", "-n", "1000", "-f", str(tmp_path), "--dry-run"]
     )
     out = capsys.readouterr().out
-    assert "1 done" in out and "was trained with other settings" in out and "gamma: 0.5 -> (unset)" in out
+    assert "1 done" in out and "was trained with other settings" in out and "dropped_setting: 0.5 -> (unset)" in out
 
 
 def test_report_median_is_the_median_over_seeds():
