@@ -146,6 +146,11 @@ def plan(
     return runs[k - 1 :: n], skipped
 
 
+def _entry(entries: dict[str, Any], env: str) -> dict[str, Any]:
+    """The hyperparameters of ``env`` in a file's ``entries``: its own, or those of its alias (``ENV_ALIASES``)."""
+    return entries[env] if env in entries else entries[ENV_ALIASES[env]]
+
+
 def conf_file(algo: str, env: str, log_folder: Path) -> Path:
     """The hyperparameter file of a run: the algorithm's own, or a copy of it with the aliased env's entry added."""
     import yaml
@@ -153,8 +158,7 @@ def conf_file(algo: str, env: str, log_folder: Path) -> Path:
     path, entries = _zoo_entries(algo)
     if env in entries:
         return path
-    entries = dict(entries)
-    entries[env] = entries[ENV_ALIASES[env]]
+    entries = {**entries, env: _entry(entries, env)}
     target = log_folder / "hyperparams" / f"{algo}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     header = f"# {path} with {env} taking the entry of {ENV_ALIASES[env]} (sb3_udrl.benchmark.ENV_ALIASES)\n"
@@ -187,8 +191,7 @@ def changed_settings(run: Run, log_folder: Path) -> list[str]:
     with open(saved_path) as file:
         # rl-zoo3 writes an OrderedDict as a python object (and reads it back the same way)
         saved = dict(yaml.load(file, Loader=yaml.UnsafeLoader))
-    entries = _zoo_entries(run.algo)[1]
-    entry = entries.get(run.env, entries.get(ENV_ALIASES.get(run.env, ""), {}))
+    entry = _entry(_zoo_entries(run.algo)[1], run.env)
     changes = []
     for key in sorted((set(saved) | set(entry)) - {"n_timesteps"}):
         old, new = saved.get(key, "(unset)"), entry.get(key, "(unset)")
@@ -394,7 +397,7 @@ def _interval(scores: np.ndarray, reps: int, seed: int) -> dict[str, tuple[float
     """Median and IQM of per-seed ``scores`` with 95% stratified-bootstrap intervals (rliable)."""
     # Not rliable's aggregate_median: that is the median over tasks of each task's mean over runs, i.e. the mean over
     # seeds when there is one task (one env), as here
-    functions = {"median": lambda x: np.median(x), "iqm": metrics.aggregate_iqm}
+    functions = {"median": np.median, "iqm": metrics.aggregate_iqm}
     out = {}
     for name, function in functions.items():
         points, intervals = _interval_estimates(
