@@ -1,6 +1,7 @@
 """RCPR and RCPA: returns along episodes, the recent-steps replay, value fitting, advantages, weights, targets, and
 mixing the pieces of the shared core."""
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
@@ -12,6 +13,7 @@ from sb3_udrl import RCPA, RCPR, UDRL
 from sb3_udrl.common.buffers import EpisodicReplayBuffer, RecentReplayBuffer
 from sb3_udrl.common.conditions import ReturnToGo
 from sb3_udrl.common.utils import lambda_returns
+from sb3_udrl.common.wrappers import RewardFeedback
 from tests.conftest import TINY, TINY_KWARGS
 
 
@@ -142,6 +144,24 @@ def test_rcpr_targets_and_closed_loop():
     np.testing.assert_allclose(condition.update(np.array([[10.0], [10.0]]), np.array([2.0, 4.0]), 12.0), [[12.0], [12.0]])
     np.testing.assert_allclose(condition.update(np.array([[10.0]]), np.array([8.0])), [[4.0]])
     np.testing.assert_allclose(condition.update(np.array([[10.0]]), None), [[10.0]])  # no reward observed: unchanged
+
+
+def test_rcpr_open_loop_keeps_its_target(tmp_path):
+    """closed_loop=False (the research code): Z stays at its first value while collecting, in predict() with the
+    reward fed back, and after save/load; a string for the flag is refused."""
+    env = RewardFeedback(gym.make("CartPole-v1"))
+    model = RCPR("MlpPolicy", env, seed=0, gamma=0.5, closed_loop=False)
+    command = np.array([[10.0], [20.0]])
+    np.testing.assert_array_equal(model._update_command(command.copy(), np.array([3.0, 5.0])), command)
+    obs, _ = env.reset(seed=0)
+    _, state = model.predict(obs)
+    obs, *_ = env.step(0)
+    _, next_state = model.predict(obs, state=state)
+    np.testing.assert_array_equal(np.stack(next_state), np.stack(state))
+    model.save(tmp_path / "open")
+    assert RCPR.load(tmp_path / "open").policy.condition.closed_loop is False
+    with pytest.raises(TypeError, match="closed_loop must be True or False"):
+        RCPR("MlpPolicy", "CartPole-v1", closed_loop="False")
 
 
 @pytest.mark.parametrize("sampling", ["episode", "step"])

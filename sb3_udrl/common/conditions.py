@@ -97,17 +97,20 @@ class ReturnToGo(Condition):
     """
     RCP-R's condition ``Z``: the return-to-go ``sum_k gamma^k r_{t+k}`` to the end of the episode, relabelled from
     the data and updated while acting with ``Z <- min((Z - r_t) / gamma, max_return)`` (the discounted form of UDRL's
-    ``d_r <- d_r - r_t``).
+    ``d_r <- d_r - r_t``), or held at its first value for the whole episode (the RCP research code).
 
     :param return_scale: factor of ``Z``
     :param gamma: discount of the return-to-go (1: undiscounted)
+    :param closed_loop: whether ``Z`` follows the rewards while acting (False: constant within an episode)
     """
 
     names = ("return_to_go",)
+    closed_loop = True  # files saved before the option existed
 
-    def __init__(self, return_scale: float = 0.02, gamma: float = 1.0) -> None:
+    def __init__(self, return_scale: float = 0.02, gamma: float = 1.0, closed_loop: bool = True) -> None:
         super().__init__((return_scale,))
         self.gamma = float(gamma)
+        self.closed_loop = bool(closed_loop)
 
     def relabel(self, batch: CommandSamples, row_values: np.ndarray | None) -> np.ndarray:
         # Undiscounted: the buffer's own return-to-go; discounted: computed over the replay by the algorithm
@@ -115,7 +118,7 @@ class ReturnToGo(Condition):
         return values[:, None]
 
     def update(self, command: np.ndarray, rewards: np.ndarray | None, max_return: float = np.inf) -> np.ndarray:
-        if rewards is not None:
+        if rewards is not None and self.closed_loop:
             command[:, 0] = np.minimum((command[:, 0] - rewards) / self.gamma, max_return)
         return command
 

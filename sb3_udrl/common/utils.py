@@ -27,6 +27,13 @@ def check_float(name: str, value: Any, low: float = 0.0, high: float = np.inf, l
     return float(value)
 
 
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is a bool (``"False"`` from a command line would otherwise count as true); errors name ``name``."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} ({value!r})")
+    return bool(value)
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of the strings ``choices``; errors name ``name``."""
     if not isinstance(value, str):

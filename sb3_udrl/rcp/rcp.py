@@ -13,7 +13,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm
 from sb3_udrl.common.buffers import EpisodicReplayBuffer, RecentReplayBuffer
 from sb3_udrl.common.conditions import Advantage, ReturnToGo
-from sb3_udrl.common.utils import check_choice, check_float, check_int, lambda_returns
+from sb3_udrl.common.utils import check_bool, check_choice, check_float, check_int, lambda_returns
 from sb3_udrl.common.wrappers import base_observation_space
 from sb3_udrl.rcp.policies import RCPACnnPolicy, RCPAPolicy, RCPRCnnPolicy, RCPRPolicy
 
@@ -151,6 +151,9 @@ class RCPR(RCP):
         episodes instead
     :param return_scale: factor ``Z`` is multiplied by before entering the network
     :param gamma: discount of the return-to-go ``Z`` (1: undiscounted, the closed-loop update is then exact)
+    :param closed_loop: whether ``Z`` follows the rewards while acting, ``Z <- (Z - r_t) / gamma`` (needs the
+        ``RewardFeedback`` wrapper outside ``learn()``), or stays at its first value for the whole episode (the RCP
+        research code; no wrapper needed)
     :param target_shift: exploration and evaluation ask for ``mu + target_shift * sigma`` of the replay's returns
         (paper, section 4.2: 1)
     :param weighting: ``"exp"`` (the paper's weighted RCP) or ``"none"`` (plain likelihood)
@@ -186,6 +189,7 @@ class RCPR(RCP):
         n_steps_per_iter: int = 2048,
         return_scale: float = 0.02,
         gamma: float = 1.0,
+        closed_loop: bool = True,
         target_shift: float = 1.0,
         weighting: str = "exp",
         weight_by: str = "return_to_go",
@@ -228,13 +232,14 @@ class RCPR(RCP):
         )
         self.return_scale = check_float("return_scale", return_scale)
         self.gamma = check_float("gamma", gamma, high=1.0)
+        self.closed_loop = check_bool("closed_loop", closed_loop)
         self.weight_by = check_choice("weight_by", weight_by, WEIGHT_BY)
         self.target_max = np.inf
         if _init_setup_model:
             self._setup_model()
 
     def _policy_kwargs(self) -> dict[str, Any]:
-        return dict(self.policy_kwargs, condition=ReturnToGo(self.return_scale, self.gamma))
+        return dict(self.policy_kwargs, condition=ReturnToGo(self.return_scale, self.gamma, self.closed_loop))
 
     def _discounted_returns_to_go(self) -> np.ndarray:
         """Per-row discounted return-to-go over the replay (``gamma < 1``)."""

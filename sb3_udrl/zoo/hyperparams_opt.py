@@ -95,7 +95,8 @@ def _sample_rcp_common(trial: optuna.Trial) -> None:
 
 def sample_rcpr_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict[str, Any]) -> dict[str, Any]:
     """
-    Sample RCPR hyperparameters (the shared RCP ranges, ``return_scale``, ``gamma`` and what the weights rank).
+    Sample RCPR hyperparameters (the shared RCP ranges, ``return_scale``, ``gamma``, what the weights rank, and
+    whether the target follows the rewards).
 
     :param trial: the Optuna trial
     :param n_actions: size of a Box action space (unused)
@@ -108,6 +109,7 @@ def sample_rcpr_params(trial: optuna.Trial, n_actions: int, n_envs: int, additio
     trial.suggest_categorical("return_scale", [0.005, 0.01, 0.02, 0.03])
     trial.suggest_categorical("gamma", [0.99, 1.0])
     trial.suggest_categorical("weight_by", ["return_to_go", "episode_return"])
+    trial.suggest_categorical("closed_loop", [True, False])
     return convert_rcp_params(trial.params)
 
 
