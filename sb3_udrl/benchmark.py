@@ -177,11 +177,27 @@ def is_done(run: Run, log_folder: Path) -> bool:
         return False
 
 
-def changed_settings(run: Run, log_folder: Path) -> list[str]:
+def parse_hyperparams(items: Sequence[str]) -> dict[str, Any]:
+    """``KEY:VALUE`` overrides read as rl-zoo3's ``--hyperparams`` reads them (``StoreDict``: each value evaluated)."""
+    from rl_zoo3.utils import StoreDict
+
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--params", nargs="*", action=StoreDict, default={})
+    for item in items:
+        if ":" not in item:
+            raise ValueError(f"--params takes KEY:VALUE items (e.g. gamma:0.99); got {item!r}")
+    try:
+        return parser.parse_args(["--params", *items]).params
+    except Exception as error:  # eval() of the value: NameError, SyntaxError, ...
+        raise ValueError(f"--params {' '.join(items)}: a value is not a Python expression ({error})") from error
+
+
+def changed_settings(run: Run, log_folder: Path, hyperparams: dict[str, Any] | None = None) -> list[str]:
     """
     How the hyperparameters a finished run was trained with (its rl-zoo3 ``config.yml``) differ from its entry in the
-    hyperparameter file now, as ``"key: old -> new"`` (``n_timesteps`` aside: the sweep sets the budget). A finished run
-    is never redone, so a run trained before its entry changed would otherwise stand for the new setting.
+    hyperparameter file now with ``hyperparams`` on top (the sweep's ``--params``), as ``"key: old -> new"``
+    (``n_timesteps`` aside: the sweep sets the budget). A finished run is never redone, so a run trained before its
+    entry changed would otherwise stand for the new setting.
     """
     import yaml
 
@@ -191,7 +207,7 @@ def changed_settings(run: Run, log_folder: Path) -> list[str]:
     with open(saved_path) as file:
         # rl-zoo3 writes an OrderedDict as a python object (and reads it back the same way)
         saved = dict(yaml.load(file, Loader=yaml.UnsafeLoader))
-    entry = _entry(_zoo_entries(run.algo)[1], run.env)
+    entry = {**_entry(_zoo_entries(run.algo)[1], run.env), **(hyperparams or {})}
     changes = []
     for key in sorted((set(saved) | set(entry)) - {"n_timesteps"}):
         old, new = saved.get(key, "(unset)"), entry.get(key, "(unset)")
@@ -285,14 +301,23 @@ def _train_one(argv: list[str]) -> None:
     cli.train()
 
 
-def train_command(run: Run, log_folder: Path, eval_freq: int, eval_episodes: int, eval_envs: int = 1) -> list[str]:
-    """The command line that trains ``run`` (a new Python process)."""
+def train_command(
+    run: Run,
+    log_folder: Path,
+    eval_freq: int,
+    eval_episodes: int,
+    eval_envs: int = 1,
+    hyperparams: Sequence[str] = (),
+) -> list[str]:
+    """The command line that trains ``run`` (a new Python process), with ``KEY:VALUE`` overrides of its entry."""
     argv = [
         "--algo", run.algo, "--env", run.env, "--seed", str(run.seed), "-n", str(run.n_timesteps),
         "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes), "--n-eval-envs", str(eval_envs),
         "-f", str(log_folder), "--run-name", f"{run.env}_{run.seed}", "--log-interval", "-2",
         "--conf-file", str(conf_file(run.algo, run.env, log_folder)),
     ]  # fmt: skip
+    if hyperparams:
+        argv += ["--hyperparams", *hyperparams]
     return [sys.executable, "-m", "sb3_udrl.benchmark", "_train", *argv]
 
 
@@ -303,10 +328,12 @@ def run_sweep(
     eval_episodes: int = 20,
     jobs: int = 1,
     eval_envs: int = 1,
+    hyperparams: Sequence[str] = (),
 ) -> dict[Run, str]:
     """
     Train the runs that are not done, ``jobs`` at a time. A run folder left by an interrupted run is removed first.
-    ``eval_envs`` evaluation envs share the ``eval_episodes`` (SB3's ``evaluate_policy``: a fixed share each).
+    ``eval_envs`` evaluation envs share the ``eval_episodes`` (SB3's ``evaluate_policy``: a fixed share each);
+    ``hyperparams`` (``KEY:VALUE``, rl-zoo3's ``--hyperparams``) override every run's entry.
 
     :return: each run's outcome: ``"done before"``, ``"done"`` or ``"failed (exit code N, see LOG)"``
     """
@@ -320,7 +347,7 @@ def run_sweep(
         folder.mkdir(parents=True)
         log_path = folder / "train.log"
         with open(log_path, "w") as log:
-            command = train_command(run, log_folder, eval_freq, eval_episodes, eval_envs)
+            command = train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams)
             returncode = subprocess.call(command, stdout=log, stderr=log)
         if returncode == 0 and is_done(run, log_folder):
             return "done"
@@ -570,6 +597,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 2), help="runs at once (default: half the cores)"
     )
     run_parser.add_argument("--shard", default="1/1", help="K/N: this machine's share of the runs")
+    run_parser.add_argument(
+        "--params",
+        nargs="*",
+        default=[],
+        help="KEY:VALUE overrides of every run's hyperparameters (rl-zoo3's --hyperparams), e.g. a probe with its "
+        "own -f folder",
+    )
     run_parser.add_argument("--dry-run", action="store_true", help="list the runs and what is done, train nothing")
     report_parser = commands.add_parser("report", help="aggregate the finished runs (rliable)")
     report_parser.add_argument("-f", "--log-folder", type=Path, default=Path("benchmarks/logs"))
@@ -583,6 +617,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
+    hyperparams = parse_hyperparams(args.params)
     runs, skipped = plan(
         args.algos, args.envs, args.seeds, args.n_timesteps, _key_values(args.cap, int, "--cap"), parse_shard(args.shard)
     )
@@ -591,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     done = [run for run in runs if is_done(run, args.log_folder)]
     print(f"{len(runs)} runs in this shard, {len(done)} done, {len(runs) - len(done)} to train, {args.jobs} at a time")
     for run in done:
-        changes = changed_settings(run, args.log_folder)
+        changes = changed_settings(run, args.log_folder, hyperparams)
         if changes:
             print(
                 f"warning: {run.algo} {run.env} seed {run.seed} was trained with other settings than its entry has now "
@@ -602,7 +637,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             state = "done" if run in done else "to train"
             print(f"  {run.algo} {run.env} seed {run.seed} {run.n_timesteps} steps: {state}")
         return
-    outcomes = run_sweep(runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs, args.n_eval_envs)
+    outcomes = run_sweep(runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs, args.n_eval_envs, args.params)
     failed = [run for run, outcome in outcomes.items() if outcome.startswith("failed")]
     if failed:
         sys.exit(f"{len(failed)} runs failed: {[f'{run.algo} {run.env} seed {run.seed}' for run in failed]}")

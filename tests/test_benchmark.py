@@ -1,6 +1,7 @@
 """The benchmark runner (sb3_udrl.benchmark): plan, shards, rl-zoo3 runs in both evaluation modes, resume, report."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,6 +78,21 @@ def test_finished_run_trained_with_other_settings_is_named(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "1 done" in out and "was trained with other settings" in out and "dropped_setting: 0.5 -> (unset)" in out
+    # A sweep with --params compares against the entry with those overrides
+    write_config({**entry, "gamma": 0.9})
+    assert benchmark.changed_settings(run, tmp_path) == [f"gamma: 0.9 -> {entry['gamma']}"]
+    assert benchmark.changed_settings(run, tmp_path, benchmark.parse_hyperparams(["gamma:0.9"])) == []
+
+
+def test_params_are_read_as_rl_zoo3_reads_them():
+    params = benchmark.parse_hyperparams(["gamma:0.99", "closed_loop:False", "policy_kwargs:dict(net_arch=[64])"])
+    assert params == {"gamma": 0.99, "closed_loop": False, "policy_kwargs": {"net_arch": [64]}}
+    with pytest.raises(ValueError, match="KEY:VALUE"):
+        benchmark.parse_hyperparams(["gamma=0.99"])
+    with pytest.raises(ValueError, match="not a Python expression"):
+        benchmark.parse_hyperparams(["gamma:zero"])
+    command = benchmark.train_command(Run("rcpr", "CartPole-v1", 0, 100), Path("logs"), 50, 2, 1, ["gamma:0.9"])
+    assert command[-2:] == ["--hyperparams", "gamma:0.9"]
 
 
 def test_report_median_is_the_median_over_seeds():
@@ -92,7 +108,9 @@ def test_report_median_is_the_median_over_seeds():
 def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
     log_folder = tmp_path / "logs"
     runs = [Run("udrl", "CartPole-v1", 0, 600), Run("ppo", "CartPole-v1", 0, 600)]
-    outcomes = benchmark.run_sweep(runs, log_folder, eval_freq=300, eval_episodes=2, jobs=2, eval_envs=2)
+    outcomes = benchmark.run_sweep(
+        runs, log_folder, eval_freq=300, eval_episodes=2, jobs=2, eval_envs=2, hyperparams=["learning_rate:0.0007"]
+    )
     assert set(outcomes.values()) == {"done"}, outcomes
     for run in runs:
         folder = run.folder(log_folder)
@@ -104,6 +122,7 @@ def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
         assert "--n-eval-envs 2" in marker["command"]
         assert np.all(np.diff(sampled["wall_seconds"]) > 0)
         assert (folder / f"{run.env}.zip").is_file()  # rl-zoo3's layout: enjoy / record_video read it
+        assert benchmark.changed_settings(run, log_folder, {"learning_rate": 0.0007}) == []  # trained with --params
 
     # Finished runs are not redone; an interrupted one (no benchmark.json) is started again from scratch
     udrl_folder = runs[0].folder(log_folder)
