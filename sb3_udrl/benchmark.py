@@ -414,10 +414,19 @@ def load_results(log_folder: Path) -> list[RunResult]:
 
 
 def _interval_estimates(scores: dict[str, np.ndarray], function: Any, reps: int, seed: int) -> tuple[dict, dict]:
-    """rliable's stratified bootstrap, seeded (its ``arch`` backend warns about ``random_state``: still its API)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return rly.get_interval_estimates(scores, function, reps=reps, random_state=np.random.RandomState(seed))
+    """
+    rliable's stratified bootstrap, reproducible: its resampling draws from numpy's global generator
+    (``StratifiedBootstrap._get_indices`` calls ``np.random.choice``; ``random_state`` does not reach it), so that is
+    seeded here and restored afterwards.
+    """
+    global_state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # arch warns about random_state: still rliable's API
+            return rly.get_interval_estimates(scores, function, reps=reps, random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(global_state)
 
 
 def _interval(scores: np.ndarray, reps: int, seed: int) -> dict[str, tuple[float, float, float]]:

@@ -101,6 +101,12 @@ def test_report_median_is_the_median_over_seeds():
     assert stats["median"][0] == 30.0
     assert stats["iqm"][0] == pytest.approx(np.mean([20.0, 30.0, 90.0]))
     assert stats["median"][1] <= 30.0 <= stats["median"][2]
+    # The same intervals on every call (rliable resamples with numpy's global generator), which is left as it was
+    np.random.seed(1)
+    expected_next = np.random.rand()
+    np.random.seed(1)
+    assert benchmark._interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0) == stats
+    assert np.random.rand() == expected_next
 
 
 @pytest.mark.slow
