@@ -133,8 +133,10 @@ class RCPR(RCP):
     A policy ``pi(a | s, Z)`` learns by supervised learning on the agent's own recent steps, each relabelled with the
     return-to-go ``Z`` it actually achieved and weighted by ``min(exp(Z_norm / beta), max_weight)`` (paper, eq. 7,
     with AWR's normalisation and cap). New episodes ask for ``Z_0 ~ N(mu + target_shift * sigma, sigma)`` of the
-    replay's episode returns, updated while acting with ``Z <- (Z - r_t) / gamma`` like UDRL's desired return;
-    evaluation asks for ``mu + target_shift * sigma``, capped at the best return in the replay (UDRL's cap).
+    replay's episode returns, updated while acting with ``Z <- (Z - r_t) / gamma`` like UDRL's desired return, or held
+    for the whole episode (``closed_loop=False``, the research code; with ``gamma < 1`` the closed loop multiplies any
+    shortfall by ``1 / gamma`` per step); evaluation asks for ``mu + target_shift * sigma``, capped at the best return in
+    the replay (UDRL's cap).
 
     Original research code (RCP + UDRL): https://github.com/TrentBrick/RewardConditionedUDRL
 
