@@ -17,9 +17,10 @@ file use the entry of a related env (``LunarLanderSparse-v3`` that of ``LunarLan
 ``{log_folder}/hyperparams/{algo}.yml``; an (algorithm, env) pair with no entry at all is skipped and listed.
 
 ``report`` aggregates the finished runs with rliable (bundled with ``rl_zoo3[plots]``): per env and algorithm, the
-final and best return over seeds (median and IQM with 95% stratified-bootstrap intervals), env steps and wall time to
-first reach a threshold, the wall time per run; a Markdown table, a CSV and one learning-curve PNG per env (IQM over
-seeds with its interval band).
+median return over seeds at the steps of ``--at`` (who leads at 1M inside a 3M sweep), the final and best return over
+seeds (median and IQM with 95% stratified-bootstrap intervals), env steps and wall time to first reach a threshold,
+the wall time per run; a Markdown table, a CSV and one learning-curve PNG per env (IQM over seeds with its interval
+band).
 """
 
 from __future__ import annotations
@@ -452,13 +453,30 @@ def first_reach(run: RunResult, mode: str, threshold: float) -> tuple[float, flo
     return float(run.timesteps[reached[0]]), float(run.eval_wall_seconds[reached[0]])
 
 
+def return_at(run: RunResult, mode: str, step: int) -> float:
+    """The return of the last evaluation at or before env step ``step`` (NaN if the run stopped before it)."""
+    if run.n_timesteps < step:
+        return np.nan
+    returns = getattr(run, mode)[run.timesteps <= step]
+    return float(returns[-1]) if len(returns) else np.nan
+
+
 def summarize(
-    results: Sequence[RunResult], thresholds: dict[str, float] | None = None, reps: int = 2000
+    results: Sequence[RunResult],
+    thresholds: dict[str, float] | None = None,
+    reps: int = 2000,
+    at: Sequence[int] = (1_000_000,),
 ) -> list[dict[str, Any]]:
     """
-    One row per (env, algorithm, evaluation mode): seeds, steps per run, final and best return (median and IQM over
-    seeds with 95% intervals), seeds that reached the threshold, median steps and wall time to reach it, median wall
-    time per run.
+    One row per (env, algorithm, evaluation mode): seeds, steps per run, the median return over seeds at each step of
+    ``at`` (from the last evaluation at or before it; NaN unless every run got that far), final and best return
+    (median and IQM over seeds with 95% intervals), seeds that reached the threshold, median steps and wall time to
+    reach it, median wall time per run.
+
+    :param results: finished runs (``load_results``)
+    :param thresholds: ``{env: return}`` that counts as solved, over ``THRESHOLDS``
+    :param reps: bootstrap resamples
+    :param at: env steps at which to compare algorithms (equal budgets inside a longer sweep)
     """
     thresholds = {**THRESHOLDS, **(thresholds or {})}
     rows = []
@@ -479,6 +497,7 @@ def summarize(
                     mode=mode,
                     seeds=" ".join(str(run.seed) for run in runs),
                     n_timesteps=int(min(run.n_timesteps for run in runs)),
+                    **{f"median_at_{step}": float(np.median([return_at(run, mode, step) for run in runs])) for step in at},
                     final_median=final_stats["median"][0],
                     final_median_ci=final_stats["median"][1:],
                     final_iqm=final_stats["iqm"][0],
@@ -501,15 +520,19 @@ def _fmt(value: float, digits: int = 0) -> str:
 
 def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The report's rows as a Markdown table."""
+    at = [int(key.removeprefix("median_at_")) for key in rows[0] if key.startswith("median_at_")]
     header = (
-        "| env | algo | eval | seeds | steps | final median [95% CI] | final IQM [95% CI] | final per seed | best median | "
+        "| env | algo | eval | seeds | steps | "
+        + "".join(f"median at {step / 1e6:g}M | " for step in at)
+        + "final median [95% CI] | final IQM [95% CI] | final per seed | best median | "
         "reached threshold | M steps to it (median) | minutes to it | minutes per run |"
     )
-    lines = [header, "|" + " --- |" * 13]
+    lines = [header, "|" + " --- |" * (13 + len(at))]
     for row in rows:
         lines.append(
             f"| {row['env']} | {row['algo']} | {row['mode']} | {row['seeds']} | {row['n_timesteps'] / 1e6:.2f}M | "
-            f"{_fmt(row['final_median'])} [{_fmt(row['final_median_ci'][0])}, {_fmt(row['final_median_ci'][1])}] | "
+            + "".join(f"{_fmt(row[f'median_at_{step}'])} | " for step in at)
+            + f"{_fmt(row['final_median'])} [{_fmt(row['final_median_ci'][0])}, {_fmt(row['final_median_ci'][1])}] | "
             f"{_fmt(row['final_iqm'])} [{_fmt(row['final_iqm_ci'][0])}, {_fmt(row['final_iqm_ci'][1])}] | "
             f"{' '.join(_fmt(value) for value in row['final_per_seed'])} | "
             f"{_fmt(row['best_median'])} | {row['reached']} (>= {_fmt(row['threshold'])}) | "
@@ -550,12 +573,28 @@ def plot_curves(results: Sequence[RunResult], path: Path, env: str, reps: int = 
     plt.close(figure)
 
 
-def report(log_folder: Path, output: Path, thresholds: dict[str, float] | None = None, reps: int = 2000) -> str:
-    """Write ``{output}.md``, ``{output}.csv`` and ``{output}_{env}.png`` from the finished runs; return the table."""
+def report(
+    log_folder: Path,
+    output: Path,
+    thresholds: dict[str, float] | None = None,
+    reps: int = 2000,
+    at: Sequence[int] = (1_000_000,),
+) -> str:
+    """
+    Write ``{output}.md``, ``{output}.csv`` and ``{output}_{env}.png`` from the finished runs; return the table.
+
+    :param log_folder: the sweep's log folder (``run -f``)
+    :param output: path of the report files, without suffix
+    :param thresholds: ``{env: return}`` that counts as solved, over ``THRESHOLDS``
+    :param reps: bootstrap resamples
+    :param at: env steps at which to compare algorithms (a column each)
+    """
+    if any(step <= 0 for step in at):
+        raise ValueError(f"--at takes positive env steps; got {list(at)}")
     results = load_results(log_folder)
     if not results:
         raise ValueError(f"No finished run under {log_folder} (a finished run has {MARKER} in its folder)")
-    rows = summarize(results, thresholds, reps)
+    rows = summarize(results, thresholds, reps, at)
     output.parent.mkdir(parents=True, exist_ok=True)
     table = markdown_table(rows)
     output.with_suffix(".md").write_text(
@@ -619,10 +658,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     report_parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results/sweep"))
     report_parser.add_argument("--threshold", nargs="*", default=[], help="ENV=RETURN: the return that counts as solved")
     report_parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    report_parser.add_argument(
+        "--at", nargs="*", type=int, default=[1_000_000], help="env steps at which to compare (a median column each)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "report":
-        print(report(args.log_folder, args.output, _key_values(args.threshold, float, "--threshold"), args.reps))
+        thresholds = _key_values(args.threshold, float, "--threshold")
+        print(report(args.log_folder, args.output, thresholds, args.reps, args.at))
         return
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}")

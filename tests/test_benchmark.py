@@ -164,3 +164,30 @@ def csv_rows(path):
 def test_report_without_finished_runs_says_so(tmp_path):
     with pytest.raises(ValueError, match="No finished run"):
         benchmark.report(tmp_path, tmp_path / "sweep")
+
+
+def test_report_compares_at_equal_steps(tmp_path):
+    """``at`` columns: each run's last evaluation at or before the step; "-" unless every run got that far."""
+
+    def run(algo, seed, n_timesteps, returns):
+        steps = np.arange(1, len(returns) + 1) * 500_000
+        returns = np.asarray(returns, dtype=float)
+        return benchmark.RunResult(algo, "E-v0", seed, n_timesteps, 60.0, steps, returns, returns - 10, steps / 1e4)
+
+    results = [
+        run("a", 0, 3_000_000, [0, 100, 150, 200, 250, 300]),
+        run("a", 1, 3_000_000, [0, 50, 120, 130, 140, 150]),
+        run("a", 2, 3_000_000, [0, 80, 90, 100, 110, 120]),
+        run("b", 0, 1_000_000, [10, 20]),
+    ]
+    rows = {(row["algo"], row["mode"]): row for row in benchmark.summarize(results, reps=50, at=(1_200_000, 3_000_000))}
+    assert rows[("a", "greedy")]["median_at_1200000"] == 80  # the 1M evaluations: 100, 50, 80
+    assert rows[("a", "sampled")]["median_at_1200000"] == 70
+    assert rows[("a", "greedy")]["median_at_3000000"] == rows[("a", "greedy")]["final_median"] == 150
+    assert np.isnan(rows[("b", "greedy")]["median_at_1200000"])  # a 1M run has no 1.2M evaluation
+    table = benchmark.markdown_table(list(rows.values()))
+    assert "| median at 1.2M | median at 3M |" in table
+    assert "| a | greedy | 0 1 2 | 3.00M | 80 | 150 | 150 [" in table
+    assert "| b | greedy | 0 | 1.00M | - | - | 20 [" in table
+    with pytest.raises(ValueError, match="--at"):
+        benchmark.report(tmp_path, tmp_path / "sweep", at=(0,))
