@@ -3,6 +3,7 @@
     python -m sb3_udrl.benchmark run --algos udrl rcpr rcpa ppo dqn a2c --envs LunarLander-v3 LunarLanderSparse-v3 \\
         --seeds 0 1 2 3 4 -n 3000000
     python -m sb3_udrl.benchmark report
+    python -m sb3_udrl.benchmark speed --algos udrl ppo --env LunarLander-v3 -n 3000000   # on an idle machine
 
 ``run`` trains each run with rl-zoo3's ``train`` (sb3_udrl's algorithms with ``hyperparams/{algo}.yml``, the others
 with rl-zoo3's own tuned file), all at the same ``-n`` env steps, evaluating every ``--eval-freq`` steps on
@@ -21,6 +22,9 @@ median return over seeds at the steps of ``--at`` (who leads at 1M inside a 3M s
 seeds (median and IQM with 95% stratified-bootstrap intervals), env steps and wall time to first reach a threshold,
 the wall time per run; a Markdown table, a CSV and one learning-curve PNG per env (IQM over seeds with its interval
 band).
+
+``speed`` trains one run of each algorithm after the other, without evaluations, and writes each one's wall time and
+its ratio to random-action stepping of its own VecEnv (``speed_{env}.json`` and ``.md``).
 """
 
 from __future__ import annotations
@@ -610,6 +614,116 @@ def report(
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Speed
+def random_stepping_seconds(env: str, entry: dict[str, Any], n_timesteps: int, seed: int = 0) -> float:
+    """
+    Seconds that ``n_timesteps`` random-action steps take in the VecEnv rl-zoo3 builds for ``entry`` (its ``n_envs``
+    and ``env_wrapper``, ``make_vec_env`` without a render mode, as ``sb3_udrl.train`` makes them).
+
+    :param env: gymnasium id
+    :param entry: the algorithm's hyperparameters for ``env``
+    :param n_timesteps: env steps to time (all envs together)
+    :param seed: seed of the envs
+    """
+    from rl_zoo3.utils import get_wrapper_class
+    from stable_baselines3.common.env_util import make_vec_env
+
+    vec_env = make_vec_env(
+        env,
+        n_envs=entry.get("n_envs", 1),
+        seed=seed,
+        wrapper_class=get_wrapper_class(entry),
+        env_kwargs={"render_mode": None},
+    )
+    vec_env.action_space.seed(seed)
+    vec_env.reset()
+    start = time.perf_counter()
+    for _ in range(max(1, n_timesteps // vec_env.num_envs)):
+        vec_env.step(np.array([vec_env.action_space.sample() for _ in range(vec_env.num_envs)]))
+    seconds = time.perf_counter() - start
+    vec_env.close()
+    return seconds * n_timesteps / (max(1, n_timesteps // vec_env.num_envs) * vec_env.num_envs)
+
+
+def speed_sweep(
+    algos: Sequence[str],
+    env: str,
+    n_timesteps: int,
+    log_folder: Path,
+    seed: int = 0,
+    random_timesteps: int | None = None,
+) -> list[dict[str, Any]]:
+    """
+    Wall time of a whole run of each algorithm, one after the other on this machine, with its YAML entry (ours, or
+    rl-zoo3's tuned one) at ``n_timesteps`` env steps, without evaluations; and its ratio to random-action stepping
+    of the same VecEnv. Run it on an otherwise idle machine: the times are only comparable within one sweep.
+
+    :param algos: rl-zoo3 algorithm names
+    :param env: gymnasium id
+    :param n_timesteps: env steps of every run
+    :param log_folder: where the runs are trained (rl-zoo3's layout; ``{algo}/{env}_{seed}``)
+    :param seed: seed of every run
+    :param random_timesteps: env steps of random stepping, scaled to the run's (default: ``n_timesteps``)
+    :return: one dict per algorithm
+    """
+    rows = []
+    for algo in algos:
+        _, entries = _zoo_entries(algo)
+        if env not in entries and ENV_ALIASES.get(env) not in entries:
+            raise ValueError(f"rl-zoo3 has no {algo} settings for {env}")
+        entry = _entry(entries, env)
+        random_steps = random_timesteps or n_timesteps
+        random_seconds = random_stepping_seconds(env, entry, random_steps, seed)
+        run = Run(algo, env, seed, n_timesteps)
+        folder = run.folder(log_folder)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        command = train_command(run, log_folder, eval_freq=-1, eval_episodes=1)
+        start = time.perf_counter()
+        with open(folder / "train.log", "w") as log:
+            returncode = subprocess.call(command, stdout=log, stderr=log)
+        process_seconds = time.perf_counter() - start
+        if returncode != 0 or not is_done(run, log_folder):
+            raise RuntimeError(f"{algo} on {env} failed (exit code {returncode}, see {folder / 'train.log'})")
+        marker = json.loads((folder / MARKER).read_text())
+        steps, seconds = marker["n_timesteps_done"], marker["wall_seconds"]
+        random_seconds_per_step = random_seconds / random_steps
+        rows.append(
+            dict(
+                algo=algo,
+                env=env,
+                n_envs=entry.get("n_envs", 1),
+                n_timesteps=steps,
+                run_seconds=seconds,
+                process_seconds=process_seconds,
+                random_stepping_seconds=random_seconds_per_step * steps,
+                time_ratio_to_random_stepping=seconds / (random_seconds_per_step * steps),
+                command=" ".join(["python -m sb3_udrl.train", *command[command.index("_train") + 1 :]]),
+            )
+        )
+        print(f"{algo}: {seconds / 60:.1f} min, {rows[-1]['time_ratio_to_random_stepping']:.2f}x random stepping")
+    return rows
+
+
+def speed_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The speed sweep's rows as a Markdown table."""
+    fastest = min(row["run_seconds"] for row in rows)
+    lines = [
+        "| algo | env | n_envs | steps | minutes per run | random stepping (minutes) | ratio to random stepping | "
+        "time relative to the fastest |",
+        "|" + " --- |" * 8,
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['algo']} | {row['env']} | {row['n_envs']} | {row['n_timesteps'] / 1e6:.2f}M | "
+            f"{row['run_seconds'] / 60:.1f} | {row['random_stepping_seconds'] / 60:.1f} | "
+            f"{row['time_ratio_to_random_stepping']:.2f} | {row['run_seconds'] / fastest:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Command line
 def _key_values(items: Sequence[str], kind: type, option: str) -> dict[str, Any]:
     values = {}
@@ -661,8 +775,38 @@ def main(argv: Sequence[str] | None = None) -> None:
     report_parser.add_argument(
         "--at", nargs="*", type=int, default=[1_000_000], help="env steps at which to compare (a median column each)"
     )
+    speed_parser = commands.add_parser("speed", help="time a whole run of each algorithm, one after the other")
+    speed_parser.add_argument("--algos", nargs="+", required=True, help="rl-zoo3 algorithm names")
+    speed_parser.add_argument("--env", default="LunarLander-v3")
+    speed_parser.add_argument("-n", "--n-timesteps", type=int, default=3_000_000, help="env steps of every run")
+    speed_parser.add_argument("--seed", type=int, default=0)
+    speed_parser.add_argument("--random-timesteps", type=int, default=None, help="env steps of random stepping (default: -n)")
+    speed_parser.add_argument("-f", "--log-folder", type=Path, default=None, help="default: a temporary folder")
+    speed_parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results/speed_sweep"))
     args = parser.parse_args(argv)
 
+    if args.command == "speed":
+        if args.n_timesteps <= 0:
+            raise ValueError(f"The budget must be a positive number of env steps; got {args.n_timesteps}")
+        import platform
+        import tempfile
+
+        import torch as th
+
+        load = os.getloadavg()[0]
+        with tempfile.TemporaryDirectory() as temporary:
+            rows = speed_sweep(
+                args.algos, args.env, args.n_timesteps, args.log_folder or Path(temporary), args.seed, args.random_timesteps
+            )
+        table = speed_table(rows)
+        machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, load {load:.2f} at the start"
+        output = args.output.with_name(f"{args.output.name}_{args.env}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.with_suffix(".json").write_text(json.dumps(dict(machine=machine, rows=rows), indent=1))
+        command = "python -m sb3_udrl.benchmark " + " ".join(argv)
+        output.with_suffix(".md").write_text(f"`{command}` ({machine}).\n\n{table}")
+        print(table)
+        return
     if args.command == "report":
         thresholds = _key_values(args.threshold, float, "--threshold")
         print(report(args.log_folder, args.output, thresholds, args.reps, args.at))

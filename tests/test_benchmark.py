@@ -191,3 +191,20 @@ def test_report_compares_at_equal_steps(tmp_path):
     assert "| b | greedy | 0 | 1.00M | - | - | 20 [" in table
     with pytest.raises(ValueError, match="--at"):
         benchmark.report(tmp_path, tmp_path / "sweep", at=(0,))
+
+
+def test_speed_sweep_times_each_algorithm(tmp_path):
+    """Whole runs of ours and a baseline, one after the other, against random stepping of each one's VecEnv."""
+    output = tmp_path / "results" / "speed"
+    benchmark.main(["speed", "--algos", "udrl", "ppo", "--env", "CartPole-v1", "-n", "2000", "-o", str(output)])
+    result = json.loads((tmp_path / "results" / "speed_CartPole-v1.json").read_text())
+    rows = {row["algo"]: row for row in result["rows"]}
+    assert set(rows) == {"udrl", "ppo"} and "cores" in result["machine"]
+    assert rows["ppo"]["n_envs"] == 8 and rows["udrl"]["n_envs"] == 1  # each algorithm's own entry and VecEnv
+    for row in rows.values():
+        assert row["n_timesteps"] >= 2000 and 0 < row["run_seconds"] <= row["process_seconds"]
+        assert row["time_ratio_to_random_stepping"] == pytest.approx(row["run_seconds"] / row["random_stepping_seconds"])
+    table = (tmp_path / "results" / "speed_CartPole-v1.md").read_text()
+    assert "| udrl | CartPole-v1 | 1 |" in table and "| ppo | CartPole-v1 | 8 |" in table
+    with pytest.raises(ValueError, match="no dqn settings"):
+        benchmark.speed_sweep(["dqn"], "LunarLanderContinuous-v3", 1000, tmp_path)
