@@ -699,7 +699,7 @@ def speed_sweep(
                 process_seconds=process_seconds,
                 random_stepping_seconds=random_seconds_per_step * steps,
                 time_ratio_to_random_stepping=seconds / (random_seconds_per_step * steps),
-                command=" ".join(["python -m sb3_udrl.train", *command[command.index("_train") + 1 :]]),
+                command=" ".join(["python -m sb3_udrl.benchmark", *command[command.index("_train") :]]),
             )
         )
         print(f"{algo}: {seconds / 60:.1f} min, {rows[-1]['time_ratio_to_random_stepping']:.2f}x random stepping")
