@@ -326,6 +326,25 @@ def train_command(
     return [sys.executable, "-m", "sb3_udrl.benchmark", "_train", *argv]
 
 
+def train_in_folder(run: Run, log_folder: Path, command: list[str]) -> str:
+    """
+    Run ``command`` (``train_command``) in a fresh folder for ``run`` (a folder left by an interrupted run is removed
+    first), its output in ``train.log``.
+
+    :return: ``"done"`` or ``"failed (exit code N, see LOG)"``
+    """
+    folder = run.folder(log_folder)
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    log_path = folder / "train.log"
+    with open(log_path, "w") as log:
+        returncode = subprocess.call(command, stdout=log, stderr=log)
+    if returncode == 0 and is_done(run, log_folder):
+        return "done"
+    return f"failed (exit code {returncode}, see {log_path})"
+
+
 def run_sweep(
     runs: Sequence[Run],
     log_folder: Path,
@@ -346,17 +365,9 @@ def run_sweep(
     outcomes: dict[Run, str] = {run: "done before" for run in runs if is_done(run, log_folder)}
 
     def train(run: Run) -> str:
-        folder = run.folder(log_folder)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        log_path = folder / "train.log"
-        with open(log_path, "w") as log:
-            command = train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams)
-            returncode = subprocess.call(command, stdout=log, stderr=log)
-        if returncode == 0 and is_done(run, log_folder):
-            return "done"
-        return f"failed (exit code {returncode}, see {log_path})"
+        return train_in_folder(
+            run, log_folder, train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams)
+        )
 
     todo = [run for run in runs if run not in outcomes]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
@@ -666,27 +677,22 @@ def speed_sweep(
     :param random_timesteps: env steps of random stepping, scaled to the run's (default: ``n_timesteps``)
     :return: one dict per algorithm
     """
+    runs, skipped = plan(algos, [env], [seed], n_timesteps)
+    if skipped:
+        raise ValueError(f"No settings to time: {'; '.join(skipped)}")
     rows = []
-    for algo in algos:
-        _, entries = _zoo_entries(algo)
-        if env not in entries and ENV_ALIASES.get(env) not in entries:
-            raise ValueError(f"rl-zoo3 has no {algo} settings for {env}")
-        entry = _entry(entries, env)
+    for run in runs:
+        algo = run.algo
+        entry = _entry(_zoo_entries(algo)[1], env)
         random_steps = random_timesteps or n_timesteps
         random_seconds = random_stepping_seconds(env, entry, random_steps, seed)
-        run = Run(algo, env, seed, n_timesteps)
-        folder = run.folder(log_folder)
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
         command = train_command(run, log_folder, eval_freq=-1, eval_episodes=1)
         start = time.perf_counter()
-        with open(folder / "train.log", "w") as log:
-            returncode = subprocess.call(command, stdout=log, stderr=log)
+        outcome = train_in_folder(run, log_folder, command)
         process_seconds = time.perf_counter() - start
-        if returncode != 0 or not is_done(run, log_folder):
-            raise RuntimeError(f"{algo} on {env} failed (exit code {returncode}, see {folder / 'train.log'})")
-        marker = json.loads((folder / MARKER).read_text())
+        if outcome != "done":
+            raise RuntimeError(f"{algo} on {env}: {outcome}")
+        marker = json.loads((run.folder(log_folder) / MARKER).read_text())
         steps, seconds = marker["n_timesteps_done"], marker["wall_seconds"]
         random_seconds_per_step = random_seconds / random_steps
         rows.append(
@@ -786,8 +792,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "speed":
-        if args.n_timesteps <= 0:
-            raise ValueError(f"The budget must be a positive number of env steps; got {args.n_timesteps}")
         import platform
         import tempfile
 
