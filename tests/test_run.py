@@ -281,6 +281,22 @@ def test_store_truncated_false_drops_time_limit_cuts():
     assert pendulum.replay_buffer.n_episodes == pendulum._episode_num >= 5
 
 
+def test_store_truncated_recent_keeps_time_limit_cuts_only_while_recent():
+    """store_truncated="recent": time-limit cuts enter the replay (the behaviour function sees what the agent does now)
+    but only the recent window holds them; bad values are refused by name."""
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
+    model = UDRL("MlpPolicy", env, seed=0, store_truncated="recent", recent_episodes=5, **TINY).learn(600)
+    buffer = model.replay_buffer
+    assert buffer.truncated_recent_only
+    truncated = buffer.ep_truncated[: buffer.n_episodes]
+    assert truncated.any() and (~truncated).any()
+    assert buffer.recent_mask()[truncated].all()  # no truncated episode outside the 5 most recent
+    with pytest.raises(ValueError, match="store_truncated must be one of"):
+        UDRL("MlpPolicy", "CartPole-v1", store_truncated="sometimes")
+    with pytest.raises(ValueError, match='store_truncated="recent" needs recent_episodes > 0'):
+        UDRL("MlpPolicy", "CartPole-v1", store_truncated="recent", recent_episodes=0, recent_command=False)
+
+
 def test_overlap_training():
     """Updates in a learner process: reproducible, every episode stored, weights, Adam state and training RNG copied
     back, the process stopped when a callback ends the run, divergence reported in the main process."""

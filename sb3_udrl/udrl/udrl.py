@@ -20,6 +20,7 @@ from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
 SelfUDRL = TypeVar("SelfUDRL", bound="UDRL")
 
 COMMAND_EPISODES = ("all", "terminated", "terminated_horizon")
+STORE_TRUNCATED = (True, False, "recent")
 
 #: The paper's algorithm with its common LunarLander hyperparameters (100 updates per iteration, the command from the
 #: 75 best episodes, a replay of the best episodes only, every episode stored, the desired return capped at evaluation
@@ -69,10 +70,12 @@ class UDRL(CommandAlgorithm):
         (see the README, CartPole). Commands above the best return need ``cap_desired_return=False``
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
-    :param store_truncated: store episodes cut by a time limit in the replay. False (default) drops them once the
-        replay holds an episode that terminated: their hindsight horizon ``T - t1`` is the time limit's, not an
-        outcome of the agent (the hovering failure on LunarLander, see the README). Set True where reaching the
-        time limit is the goal (CartPole)
+    :param store_truncated: what becomes of episodes cut by a time limit. ``True``: stored like any other (the
+        paper). ``False``: dropped once the replay holds an episode that terminated: their hindsight horizon ``T - t1``
+        is the time limit's, not an outcome of the agent (the hovering failure on LunarLander, see the README).
+        ``"recent"``: stored while among the ``recent_episodes`` most recent, never kept among the best, so the
+        behaviour function sees what the agent does now (a lander that never comes to rest) with its true, low return.
+        Set ``True`` where reaching the time limit is the goal (CartPole)
     :param recent_episodes: number of most recent episodes the replay keeps besides the ``replay_size`` best ones
         (0: the paper's replay of the best episodes only). Keeps the training data moving when the agent falls far
         below its best episodes (the frozen-replay failure, see the README)
@@ -113,7 +116,7 @@ class UDRL(CommandAlgorithm):
         command_episodes: str = "terminated",
         return_bonus: float = 0.0,
         cap_desired_return: bool = True,
-        store_truncated: bool = False,
+        store_truncated: bool | str = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
         weighting: str = "none",
@@ -165,9 +168,13 @@ class UDRL(CommandAlgorithm):
         self.command_episodes = check_choice("command_episodes", command_episodes, COMMAND_EPISODES)
         self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
-        self.store_truncated = bool(store_truncated)
+        if store_truncated not in STORE_TRUNCATED:
+            raise ValueError(f"store_truncated must be one of {STORE_TRUNCATED}, got {store_truncated!r}")
+        self.store_truncated = store_truncated if isinstance(store_truncated, str) else bool(store_truncated)
         self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
         self.recent_command = bool(recent_command)
+        if self.store_truncated == "recent" and self.recent_episodes == 0:
+            raise ValueError('store_truncated="recent" needs recent_episodes > 0 (the window truncated episodes stay in)')
         if self.recent_command and self.recent_episodes == 0:
             raise ValueError("recent_command=True needs recent_episodes > 0 (the window the command is taken from)")
         # Most recent exploratory command statistics (section 2.3.4); saved with the model
@@ -189,7 +196,12 @@ class UDRL(CommandAlgorithm):
     def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
         observation_space = base_observation_space(self.observation_space)
         return EpisodicReplayBuffer(
-            self.replay_size, observation_space, self.action_space, initial_capacity, n_recent=self.recent_episodes
+            self.replay_size,
+            observation_space,
+            self.action_space,
+            initial_capacity,
+            n_recent=self.recent_episodes,
+            truncated_recent_only=self.store_truncated == "recent",
         )
 
     # ----------------------------------------------------------------------------------------------------------
