@@ -337,15 +337,19 @@ def test_overlap_training_checkpoints_the_acting_policy(tmp_path):
 
     env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
     model = UDRL("MlpPolicy", env, seed=0, overlap_training=True, **TINY)
-    seen = []
+    seen, threads = [], []
 
     class Probe(BaseCallback):
         def _on_step(self) -> bool:
             seen.append(self.model._learner is not None)
+            threads.append(th.get_num_threads())
             return True
 
+    th.set_num_threads(2)
     model.learn(2000, callback=[Probe(), CheckpointCallback(save_freq=250, save_path=str(tmp_path), name_prefix="m")])
     assert any(seen)
+    # The acting process uses one torch thread while the learner process trains, and gets its threads back after
+    assert set(threads) == {1} and th.get_num_threads() == 2
     # The weights and optimiser state came back from the learner as copies: no tensor aliases the learner's memory,
     # which the next order would update in place while a checkpoint is written (corrupt zip members)
     for state in model._torch_state().values():

@@ -616,6 +616,11 @@ class CommandAlgorithm(BaseAlgorithm):
         callback.on_training_start(locals(), globals())
         assert self.env is not None and self.replay_buffer is not None
         iteration = 0
+        torch_threads = th.get_num_threads()
+        if self.overlap_training:
+            # The learner process trains with one thread; acting on a batch of n_envs observations gains nothing from
+            # more, and they would take the learner's core (3M LunarLander steps: 8.8 -> 5.4 min on 2 cores, README)
+            th.set_num_threads(1)
         try:
             while self.num_timesteps < total_timesteps:
                 warm_up = self.replay_buffer.n_episodes == 0
@@ -641,6 +646,7 @@ class CommandAlgorithm(BaseAlgorithm):
                 self._learner.stop()
             raise
         finally:
+            th.set_num_threads(torch_threads)
             if self._learner is not None:
                 self._learner.close()
                 self._learner = None
