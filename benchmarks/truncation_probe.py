@@ -61,7 +61,7 @@ def states_still_running(model: UDRL, env_id: str, at: int, n_states: int, seed:
         obs, _, dones, _ = env.step(actions)
         lengths += 1
         starts = dones
-        states += [obs["observation"][i].copy() for i in np.flatnonzero(lengths == at)]
+        states += [obs["observation"][i].copy() for i in np.flatnonzero((lengths == at) & ~dones)]
         lengths[dones] = 0
         if len(states) >= n_states:
             break

@@ -297,6 +297,23 @@ def test_store_truncated_recent_keeps_time_limit_cuts_only_while_recent():
         UDRL("MlpPolicy", "CartPole-v1", store_truncated="recent", recent_episodes=0, recent_command=False)
 
 
+def test_store_truncated_rule_follows_the_model_on_load(tmp_path):
+    """A replay saved under one time-limit rule follows the loading model's rule; a bad value given to load() is refused."""
+    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
+    kept = UDRL("MlpPolicy", env, seed=0, store_truncated=True, recent_episodes=5, **TINY).learn(600)
+    kept.save(tmp_path / "model")
+    kept.save_replay_buffer(tmp_path / "replay")
+    assert not kept.replay_buffer.recent_mask()[kept.replay_buffer.ep_truncated[: kept.replay_buffer.n_episodes]].all()
+    recent = UDRL.load(tmp_path / "model", env=env, store_truncated="recent")
+    recent.load_replay_buffer(tmp_path / "replay")
+    assert recent.replay_buffer.truncated_recent_only
+    recent.learn(300, reset_num_timesteps=False)
+    buffer = recent.replay_buffer
+    assert buffer.recent_mask()[buffer.ep_truncated[: buffer.n_episodes]].all()  # the old cuts left with the window
+    with pytest.raises(ValueError, match="store_truncated must be one of"):
+        UDRL.load(tmp_path / "model", env=env, store_truncated="recnt")
+
+
 def test_overlap_training():
     """Updates in a learner process: reproducible, every episode stored, weights, Adam state and training RNG copied
     back, the process stopped when a callback ends the run, divergence reported in the main process."""

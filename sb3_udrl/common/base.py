@@ -581,7 +581,7 @@ class CommandAlgorithm(BaseAlgorithm):
     def _stores(self, truncated: bool) -> bool:
         """Whether an ended episode enters the replay: all do, except time-limit-truncated ones when
         ``store_truncated`` is False and the replay already holds a terminated episode."""
-        if not truncated or self.store_truncated:
+        if not truncated or self.store_truncated in (True, "recent"):
             return True
         buffer = self.replay_buffer
         assert buffer is not None
@@ -792,6 +792,8 @@ class CommandAlgorithm(BaseAlgorithm):
                 f"settings make a {settings[0]} of size {settings[1]} keeping {settings[2]}: load the model with the "
                 "settings the replay was saved with (e.g. load(path, replay_size=...)), or train without the replay"
             )
+        # Which time-limit cuts are kept is a rule of the model, not of the saved data: the model's applies from now on
+        buffer.truncated_recent_only = wanted.truncated_recent_only
         self.replay_buffer = buffer
         self._update_eval_command()
 

@@ -169,9 +169,8 @@ class UDRL(CommandAlgorithm):
         self.command_episodes = check_choice("command_episodes", command_episodes, COMMAND_EPISODES)
         self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
-        if store_truncated not in STORE_TRUNCATED:
-            raise ValueError(f"store_truncated must be one of {STORE_TRUNCATED}, got {store_truncated!r}")
         self.store_truncated = store_truncated if isinstance(store_truncated, str) else bool(store_truncated)
+        self._check_store_truncated()
         self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
         self.recent_command = bool(recent_command)
         if self.store_truncated == "recent" and self.recent_episodes == 0:
@@ -186,7 +185,12 @@ class UDRL(CommandAlgorithm):
         if _init_setup_model:
             self._setup_model()
 
+    def _check_store_truncated(self) -> None:
+        if self.store_truncated not in STORE_TRUNCATED:
+            raise ValueError(f"store_truncated must be one of {STORE_TRUNCATED}, got {self.store_truncated!r}")
+
     def _setup_model(self) -> None:
+        self._check_store_truncated()  # again here: load(path, store_truncated=...) sets attributes without __init__
         self.buffer_size = self.replay_size
         super()._setup_model()
         self._set_eval_command()
