@@ -619,7 +619,7 @@ class CommandAlgorithm(BaseAlgorithm):
         torch_threads = th.get_num_threads()
         if self.overlap_training:
             # The learner process trains with one thread; acting on a batch of n_envs observations gains nothing from
-            # more, and they would take the learner's core (3M LunarLander steps: 8.8 -> 5.4 min on 2 cores, README)
+            # more, and they would take the learner's core (3M LunarLander steps: 8.8 -> 6.0 min on 2 cores, README)
             th.set_num_threads(1)
         try:
             while self.num_timesteps < total_timesteps:
