@@ -9,6 +9,7 @@ import time
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
@@ -131,8 +132,10 @@ class LearnerSignal(BaseCallback):
     def __init__(self, sig: int) -> None:
         super().__init__()
         self.sig = sig
+        self.torch_threads: set[int] = set()
 
     def _on_step(self) -> bool:
+        self.torch_threads.add(th.get_num_threads())
         learner = self.model._learner
         if learner is not None and self.sig is not None:
             learner.timeout = 2.0
@@ -146,9 +149,13 @@ class LearnerSignal(BaseCallback):
 def test_learner_process_death_and_hang_detected(model_class, sig, match):
     model = make(model_class, make_vec_env("CartPole-v1", n_envs=2, seed=0), overlap_training=True)
     start = time.monotonic()
+    th.set_num_threads(2)
+    callback = LearnerSignal(sig)
     with pytest.raises(RuntimeError, match=match):
-        model.learn(20_000, callback=LearnerSignal(sig))
+        model.learn(20_000, callback=callback)
     assert time.monotonic() - start < 60 and model._learner is None
+    # The acting process used one torch thread next to its learner, and got its threads back on the error path too
+    assert callback.torch_threads == {1} and th.get_num_threads() == 2
 
 
 SAVER = """
