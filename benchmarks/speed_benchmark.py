@@ -22,12 +22,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnv
+from torch import nn
 
 import sb3_udrl
+from sb3_udrl.benchmark import _zoo_entries, parse_hyperparams
 from sb3_udrl.common.base import CommandAlgorithm
 from sb3_udrl.zoo import ZOO_ALGOS
 
@@ -92,9 +96,30 @@ def random_stepping_seconds(make_env, n_timesteps: int) -> float:
     return seconds
 
 
-def main() -> None:
-    from benchmarks.udrl_benchmark import load_hyperparams, make_env, split_env_settings  # same as the benchmark
+def load_entry(algo: str, env_id: str, overrides: list[str]) -> tuple[dict[str, Any], int, Any]:
+    """
+    The YAML entry the runner trains with (``hyperparams/{algo}.yml``), with ``--params`` overrides read as rl-zoo3
+    reads them: the algorithm's keyword arguments, ``n_envs`` and the ``env_wrapper`` class (None if absent).
+    """
+    from rl_zoo3.utils import get_wrapper_class
 
+    _, entries = _zoo_entries(algo)
+    params = {**entries[env_id], **parse_hyperparams(overrides)}
+    wrapper_class = get_wrapper_class(params)
+    n_envs = params.pop("n_envs", 1)
+    for key in ("n_timesteps", "env_wrapper"):
+        params.pop(key, None)
+    if isinstance(params.get("policy_kwargs"), str):  # rl-zoo3 evaluates it the same way
+        params["policy_kwargs"] = eval(params["policy_kwargs"], {"dict": dict, "nn": nn})
+    return params, n_envs, wrapper_class
+
+
+def make_env(env_id: str, n_envs: int, seed: int, wrapper_class: Any = None) -> VecEnv:
+    """The VecEnv of ``sb3_udrl.train``: ``make_vec_env`` (DummyVecEnv + Monitor) without a render mode."""
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, wrapper_class=wrapper_class, env_kwargs={"render_mode": None})
+
+
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algo", default="udrl", choices=sorted(ZOO_ALGOS))
     parser.add_argument("--env", default="LunarLander-v3")
@@ -106,8 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    params = load_hyperparams(args.env, args.params, args.algo)
-    n_envs, _, wrapper_class = split_env_settings(params)
+    params, n_envs, wrapper_class = load_entry(args.algo, args.env, args.params)
 
     def make_benchmark_env():
         return make_env(args.env, n_envs, args.seed, wrapper_class)
