@@ -1,8 +1,8 @@
 """
 Where a UDRL run's time-limit cuts come from. Two measurements of one sweep run folder:
 
-1. Its training episodes (the Monitor files), per bin of env steps: the share cut by the time limit, the median length
-   and the mean return.
+1. Its training episodes (the Monitor files), per bin of env steps: the share cut by the time limit, the median length,
+   the mean and 90th-percentile return, and the share of episodes returning 200 or more (landings, on LunarLander).
 2. Its final agent: greedy episodes until ``--n-states`` of them are still running at step ``--at``; the state there
    (position, speeds, angle, leg contacts) and the action probabilities the behaviour function gives in that state
    under a grid of commands (desired return x desired horizon). An agent that answers its command moves these
@@ -12,6 +12,9 @@ Example (the seed-7 sweep run, which hovered)::
 
     python benchmarks/truncation_probe.py benchmarks/logs/udrl/LunarLander-v3_7 \
         -o benchmarks/results/probes/truncation_udrl_LunarLander-v3_s7.json
+    # when did a run first find landings? (training episodes only, per 250k steps)
+    python benchmarks/truncation_probe.py benchmarks/logs/udrl/LunarLander-v3_7 --training-only --bin-steps 250000 \
+        -o benchmarks/results/probes/training_udrl_LunarLander-v3_s7.json
 """
 
 import argparse
@@ -31,8 +34,9 @@ STATE_NAMES = ("x", "y", "vx", "vy", "angle", "angular_velocity", "left_leg", "r
 
 
 def training_episodes(run_folder: Path, bin_steps: int) -> list[dict[str, Any]]:
-    """Share of time-limit cuts, median length and mean return of the training episodes per ``bin_steps`` env steps
-    (episodes of all envs in the order they ended; an episode is cut when its length is the longest seen)."""
+    """Share of time-limit cuts, median length, mean and 90th-percentile return and share of returns >= 200 of the
+    training episodes per ``bin_steps`` env steps (episodes of all envs in the order they ended; an episode is cut when
+    its length is the longest seen)."""
     episodes = load_results(str(run_folder)).sort_values("t")
     limit = int(episodes["l"].max())
     steps = episodes["l"].cumsum()
@@ -46,6 +50,8 @@ def training_episodes(run_folder: Path, bin_steps: int) -> list[dict[str, Any]]:
                 truncated_share=float((chunk["l"] >= limit).mean()),
                 median_length=float(chunk["l"].median()),
                 mean_return=float(chunk["r"].mean()),
+                p90_return=float(chunk["r"].quantile(0.9)),
+                share_200_or_more=float((chunk["r"] >= 200).mean()),
             )
         )
     return rows
@@ -94,20 +100,18 @@ def main() -> None:
     parser.add_argument("--returns", type=float, nargs="*", default=[-50.0, 0.0, 50.0, 100.0, 150.0, 250.0])
     parser.add_argument("--horizons", type=float, nargs="*", default=[1.0, 10.0, 38.0, 100.0, 300.0])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--training-only", action="store_true", help="measure the training episodes only")
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON file")
     args = parser.parse_args()
 
     th.set_num_threads(1)
-    model = UDRL.load(args.run_folder / f"{args.env}.zip", device="cpu")
-    result: dict[str, Any] = dict(
-        run_folder=str(args.run_folder),
-        eval_command=model.policy.eval_command.tolist(),
-        training=training_episodes(args.run_folder, args.bin_steps),
-        returns=args.returns,
-        horizons=args.horizons,
-        states=[],
-    )
-    for observation in states_still_running(model, args.env, args.at, args.n_states, args.seed):
+    result: dict[str, Any] = dict(run_folder=str(args.run_folder), training=training_episodes(args.run_folder, args.bin_steps))
+    if not args.training_only:
+        model = UDRL.load(args.run_folder / f"{args.env}.zip", device="cpu")
+        result.update(eval_command=model.policy.eval_command.tolist(), returns=args.returns, horizons=args.horizons)
+    states = [] if args.training_only else states_still_running(model, args.env, args.at, args.n_states, args.seed)
+    result["states"] = []
+    for observation in states:
         result["states"].append(
             dict(
                 state=dict(zip(STATE_NAMES, observation.round(3).tolist(), strict=False)),
