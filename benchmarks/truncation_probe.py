@@ -106,18 +106,17 @@ def main() -> None:
 
     th.set_num_threads(1)
     result: dict[str, Any] = dict(run_folder=str(args.run_folder), training=training_episodes(args.run_folder, args.bin_steps))
+    result["states"] = []
     if not args.training_only:
         model = UDRL.load(args.run_folder / f"{args.env}.zip", device="cpu")
         result.update(eval_command=model.policy.eval_command.tolist(), returns=args.returns, horizons=args.horizons)
-    states = [] if args.training_only else states_still_running(model, args.env, args.at, args.n_states, args.seed)
-    result["states"] = []
-    for observation in states:
-        result["states"].append(
-            dict(
-                state=dict(zip(STATE_NAMES, observation.round(3).tolist(), strict=False)),
-                probabilities=action_probabilities(model, observation, args.returns, args.horizons),
+        for observation in states_still_running(model, args.env, args.at, args.n_states, args.seed):
+            result["states"].append(
+                dict(
+                    state=dict(zip(STATE_NAMES, observation.round(3).tolist(), strict=False)),
+                    probabilities=action_probabilities(model, observation, args.returns, args.horizons),
+                )
             )
-        )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1))
     print(pd.DataFrame(result["training"]).to_string(index=False))
