@@ -48,6 +48,7 @@ def run_episodes(
     steps: list[list[tuple[np.ndarray, float]]] = [[] for _ in range(n_envs)]
     episodes = []
     while (done_per_env < quota).any():
+        # the command is kept here rather than in predict()'s state, so that the cap can rewrite it between steps
         actions = model._act(obs, command, deterministic)
         new_obs, rewards, dones, infos = env.step(actions)
         for i in range(n_envs):
