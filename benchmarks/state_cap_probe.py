@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch as th
 from stable_baselines3.common.env_util import make_vec_env
@@ -129,8 +128,6 @@ def main() -> None:
     args = parser.parse_args()
     th.set_num_threads(1)
     model = UDRL.load(args.model, device="cpu")
-    if gym.spec(args.env).max_episode_steps is None:
-        raise ValueError(f"{args.env} has no time limit")
     fit_data = run_episodes(model, args.env, args.fit_episodes, deterministic=False, seed=args.seed + 1)
     cap = fit_expectile(fit_data, args.expectile, args.fit_steps, args.seed)
     rows = []
