@@ -58,6 +58,7 @@ THRESHOLDS: dict[str, float] = {
     "LunarLander-v3": 200.0,
     "LunarLanderSparse-v3": 200.0,
     "LunarLanderContinuous-v3": 200.0,
+    "Pendulum-v1": -200.0,
 }
 
 MARKER = "benchmark.json"
