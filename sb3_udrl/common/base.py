@@ -333,10 +333,8 @@ class CommandAlgorithm(BaseAlgorithm):
                 obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
                 command = th.as_tensor(policy.condition.relabel(batch, row_values), device=self.device)  # (batch, dim)
                 actions = th.as_tensor(batch.actions, device=self.device)
-                if isinstance(self.action_space, spaces.Box):
-                    actions = actions.reshape(len(actions), -1)  # the Gaussian is over the flattened action
-                # Cross-entropy (Discrete) / Gaussian log-likelihood (Box) of the action taken
-                log_prob = policy.distribution(obs, command).log_prob(actions)  # (batch,)
+                # Cross-entropy (Discrete, binned Box) / Gaussian log-likelihood (Box) of the action taken
+                log_prob = policy.log_prob(obs, command, actions)  # (batch,)
                 if row_weights is None:
                     loss = -log_prob.mean()
                 else:
@@ -505,7 +503,7 @@ class CommandAlgorithm(BaseAlgorithm):
             self.num_timesteps < self._total_timesteps
         ):
             if random_actions:
-                actions = np.array([self.action_space.sample() for _ in range(env.num_envs)])
+                actions = self.policy.random_actions(env.num_envs)
             else:
                 actions = self._act(self._base_obs(self._last_obs), self._command)  # type: ignore[arg-type]
             new_obs, rewards, dones, infos = env.step(actions)

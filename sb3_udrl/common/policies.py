@@ -11,6 +11,7 @@ from stable_baselines3.common.distributions import (
     CategoricalDistribution,
     DiagGaussianDistribution,
     Distribution,
+    MultiCategoricalDistribution,
 )
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import preprocess_obs
@@ -42,6 +43,10 @@ class CommandPolicy(BasePolicy):
     :param conditioning: ``"multiplicative"`` (the paper's sigmoid gating) or ``"concat"`` (command appended to the
         observation embedding)
     :param log_std_init: initial log standard deviation of the Gaussian for Box actions
+    :param action_bins: Box actions only: instead of a Gaussian, a categorical distribution over this many evenly spaced
+        values per action dimension (the space's bounds included), so that the greedy action is the most likely value
+        rather than the mean of several modes (discretised policies: Tang & Agrawal 2020, arXiv 1901.10500). None: the
+        Gaussian
     :param features_extractor_class: features extractor (``FlattenExtractor`` for MLP, ``NatureCNN`` for images)
     :param features_extractor_kwargs: keyword arguments of the features extractor
     :param normalize_images: whether to divide image observations by 255
@@ -59,6 +64,7 @@ class CommandPolicy(BasePolicy):
         condition: Condition | None = None,
         conditioning: str = "multiplicative",
         log_std_init: float = 0.0,
+        action_bins: int | None = None,
         features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
         features_extractor_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
@@ -73,6 +79,13 @@ class CommandPolicy(BasePolicy):
             )
         if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
             raise TypeError(f"Command-conditioned policies support Discrete and Box action spaces, got {action_space}")
+        if action_bins is not None:
+            if not isinstance(action_space, spaces.Box):
+                raise ValueError(f"action_bins applies to Box action spaces only, got {action_space}")
+            if isinstance(action_bins, bool) or not isinstance(action_bins, (int, np.integer)) or action_bins < 2:
+                raise ValueError(f"action_bins must be an integer >= 2 (or None for a Gaussian), got {action_bins!r}")
+            if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
+                raise ValueError(f"action_bins needs a Box action space with finite bounds, got {action_space}")
         if conditioning not in ("multiplicative", "concat"):
             raise ValueError(f"conditioning must be 'multiplicative' or 'concat', got {conditioning!r}")
         super().__init__(
@@ -95,6 +108,7 @@ class CommandPolicy(BasePolicy):
             raise TypeError(f"condition must be a Condition (sb3_udrl.common.conditions), got {condition!r}")
         self.conditioning = conditioning
         self.log_std_init = log_std_init
+        self.action_bins = None if action_bins is None else int(action_bins)
         # Command used by predict() when no state is given; set by the algorithm (saved in the state dict)
         self.register_buffer("eval_command", th.zeros(self.condition.dim))
         # Upper bound of the desired return during evaluation (paper, Algorithm 2: the max achievable return)
@@ -128,6 +142,15 @@ class CommandPolicy(BasePolicy):
         if isinstance(self.action_space, spaces.Discrete):
             self.action_dist = CategoricalDistribution(int(self.action_space.n))
             self.action_net = self.action_dist.proba_distribution_net(latent_dim)
+        elif self.action_bins is not None:
+            n_dims = int(np.prod(self.action_space.shape))
+            self.action_dist = MultiCategoricalDistribution([self.action_bins] * n_dims)
+            self.action_net = self.action_dist.proba_distribution_net(latent_dim)
+            # Value of bin k in dimension i: low_i + k * width_i, so bins 0 and action_bins - 1 are the bounds
+            low = th.as_tensor(self.action_space.low.reshape(-1), dtype=th.float32)
+            width = (th.as_tensor(self.action_space.high.reshape(-1), dtype=th.float32) - low) / (self.action_bins - 1)
+            self.register_buffer("_bin_low", low)
+            self.register_buffer("_bin_width", width)
         else:
             self.action_dist = DiagGaussianDistribution(int(np.prod(self.action_space.shape)))
             self.action_net, self.log_std = self.action_dist.proba_distribution_net(latent_dim, self.log_std_init)
@@ -165,9 +188,25 @@ class CommandPolicy(BasePolicy):
         :param command: unscaled commands ``(batch, command_dim)``, e.g. ``(desired_return, desired_horizon)``
         """
         output = self._action_net_output(obs, command)
-        if isinstance(self.action_dist, CategoricalDistribution):
+        if isinstance(self.action_dist, (CategoricalDistribution, MultiCategoricalDistribution)):
             return self.action_dist.proba_distribution(action_logits=output)
         return self.action_dist.proba_distribution(output, self.log_std)
+
+    def log_prob(self, obs: PyTorchObs, command: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """
+        Log-likelihood of ``actions`` under ``B(s, c)``: cross-entropy (Discrete, and Box with ``action_bins``, each
+        action taken as its nearest bin) or Gaussian log-likelihood (Box).
+
+        :param obs: observations ``(batch, *obs_shape)``
+        :param command: unscaled commands ``(batch, command_dim)``
+        :param actions: actions ``(batch,)`` (Discrete) or ``(batch, *action_shape)`` (Box)
+        :return: ``(batch,)``
+        """
+        if isinstance(self.action_space, spaces.Box):
+            actions = actions.reshape(len(actions), -1)  # the distribution is over the flattened action
+            if self.action_bins is not None:
+                actions = ((actions - self._bin_low) / self._bin_width).round().clamp(0, self.action_bins - 1)
+        return self.distribution(obs, command).log_prob(actions)
 
     def forward(self, obs: PyTorchObs, command: th.Tensor, deterministic: bool = False) -> th.Tensor:
         """
@@ -185,9 +224,27 @@ class CommandPolicy(BasePolicy):
             if deterministic:
                 return output.argmax(dim=1)
             return th.multinomial(th.softmax(output, dim=1), num_samples=1).squeeze(1)
+        if self.action_bins is not None:
+            logits = output.view(len(output), -1, self.action_bins)  # (batch, n_dims, action_bins)
+            if not deterministic:  # Gumbel-max: argmax(logits + Gumbel noise) samples the categorical
+                logits = logits - th.log(-th.log(th.rand_like(logits).clamp_min(1e-20)))
+            return self._bin_low + logits.argmax(dim=2) * self._bin_width
         if deterministic:
             return output
         return output + th.randn_like(output) * self.log_std.exp()
+
+    def random_actions(self, n: int) -> np.ndarray:
+        """
+        ``n`` uniformly random actions (UDRL's warm-up): samples of the action space, or with ``action_bins`` bins
+        drawn uniformly, so that every action the policy stores is one it can output.
+
+        :param n: number of actions
+        """
+        if self.action_bins is None:
+            return np.array([self.action_space.sample() for _ in range(n)])
+        bins = self.action_space.np_random.integers(self.action_bins, size=(n, *self.action_space.shape))
+        low, high = self.action_space.low, self.action_space.high
+        return (low + bins * (high - low) / (self.action_bins - 1)).astype(self.action_space.dtype)
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
         batch = len(observation[OBSERVATION_KEY] if isinstance(observation, dict) else observation)
@@ -272,6 +329,7 @@ class CommandPolicy(BasePolicy):
                 condition=self.condition,
                 conditioning=self.conditioning,
                 log_std_init=self.log_std_init,
+                action_bins=self.action_bins,
                 lr_schedule=self._dummy_schedule,
                 features_extractor_class=self.features_extractor_class,
                 features_extractor_kwargs=self.features_extractor_kwargs,
