@@ -266,6 +266,20 @@ def test_training_command_update(cap):
     np.testing.assert_allclose(command, [[100.0 if cap else 105.0, 1.0], [92.0, 1.0]])
 
 
+@pytest.mark.parametrize("eval_cap", [True, False])
+def test_eval_return_cap_in_closed_loop_predict(eval_cap):
+    """Algorithm 2 at evaluation: d_r <- min(d_r - r, best return); eval_return_cap=False drops the cap (Pendulum)."""
+    model = UDRL("MlpPolicy", "CartPole-v1", replay_size=10, last_few=2, eval_return_cap=eval_cap)
+    _fill_replay(model, [(-800.0, 200, True), (-900.0, 200, True)])
+    model._update_eval_command()
+    assert float(model.policy.max_return) == (-800.0 if eval_cap else np.inf)
+    command = model.policy.initial_command(1)
+    np.testing.assert_allclose([c[0] for c in command], [-850.0, 200.0])  # the evaluation command: M, mean length
+    for _ in range(20):  # the closed-loop update of predict(): each reward of -5 raises d_r by 5
+        command = model.policy.next_command(command, np.array([-5.0]))
+    assert command[0][0] == (-800.0 if eval_cap else -750.0) and command[1][0] == 180.0
+
+
 def test_store_truncated_false_drops_time_limit_cuts():
     """Truncated episodes stay out of the replay once it holds a terminated one (their horizon is the time limit's)."""
     env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
@@ -377,3 +391,29 @@ def test_overlap_training_checkpoints_the_acting_policy(tmp_path):
     for checkpoint in checkpoints:  # every checkpoint written while the learner trained loads
         loaded = UDRL.load(checkpoint)
     assert loaded.overlap_training and loaded.store_truncated is False
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_greedy_episodes_act_with_the_mode(env_id):
+    """greedy_episodes: that fraction of the training episodes, drawn per episode, act with the mode of B(s, c)."""
+
+    class CheckActions(BaseCallback):
+        greedy_steps, steps = 0, 0
+
+        def _on_step(self) -> bool:
+            model, greedy = self.model, self.model._greedy
+            if not self.locals["random_actions"]:
+                mode = model._act(model._base_obs(model._last_obs), model._command, True)
+                np.testing.assert_array_equal(self.locals["actions"][greedy], mode[greedy])
+                assert not np.any(self.locals["actions"][~greedy] == mode[~greedy]) or env_id == "CartPole-v1"
+                self.greedy_steps += int(greedy.sum())
+                self.steps += len(greedy)
+            return True
+
+    callback = CheckActions()
+    env = make_vec_env(env_id, n_envs=4, seed=0)
+    UDRL("MlpPolicy", env, seed=0, greedy_episodes=0.5, **TINY).learn(4000, callback=callback)
+    assert 0.3 < callback.greedy_steps / callback.steps < 0.7
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="greedy_episodes"):
+            UDRL("MlpPolicy", "CartPole-v1", greedy_episodes=bad)

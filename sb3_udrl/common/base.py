@@ -86,6 +86,10 @@ class CommandAlgorithm(BaseAlgorithm):
         normalised over the replay (RCP paper, section 4; AWR)
     :param beta: temperature of the exponential weights, in standard deviations of ``x``
     :param max_weight: cap of the exponential weights (AWR: 20)
+    :param greedy_episodes: fraction of the training episodes (each drawn at its start) that act greedily (the mode of
+        ``B(s, c)``) instead of sampling, so that the replay holds the states the greedy policy visits and the
+        behaviour function learns to act there (greedy evaluation otherwise runs on states sampled episodes rarely
+        reach: the covariate shift of imitation, Ross et al. 2011). 0: every episode samples (the papers)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -100,6 +104,7 @@ class CommandAlgorithm(BaseAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
+    greedy_episodes = 0.0  # files saved before the option existed
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -117,6 +122,7 @@ class CommandAlgorithm(BaseAlgorithm):
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
+        greedy_episodes: float = 0.0,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -155,6 +161,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
+        self.greedy_episodes = check_float("greedy_episodes", greedy_episodes, high=1.0, low_inclusive=True)
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -190,6 +197,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self.replay_buffer = None
         self._staging = None
         self._command: np.ndarray | None = None
+        self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
 
     def _policy_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""
@@ -247,6 +255,7 @@ class CommandAlgorithm(BaseAlgorithm):
             *super()._excluded_save_params(),
             "_staging",
             "_command",
+            "_greedy",
             "_rng",
             "_train_rng",
             "_learner",
@@ -452,7 +461,14 @@ class CommandAlgorithm(BaseAlgorithm):
                 self.n_envs, buffer.obs_shape, buffer.observations.dtype, buffer.action_shape, buffer.actions.dtype
             )
             self._command = self._sample_exploratory_commands(self.n_envs)
+            self._greedy = self._draw_greedy(self.n_envs)
         return total_timesteps, callback
+
+    def _draw_greedy(self, n: int) -> np.ndarray:
+        """Which of ``n`` new episodes act greedily (``greedy_episodes``); no random draw when it is 0."""
+        if self.greedy_episodes == 0.0:
+            return np.zeros(n, dtype=bool)
+        return self._rng.random(n) < self.greedy_episodes
 
     def _check_finite_obs(self, obs: np.ndarray | dict[str, np.ndarray] | None, what: str = "an observation") -> None:
         """Refuse non-finite observations before anything is stored (they would poison the replay for good)."""
@@ -466,11 +482,14 @@ class CommandAlgorithm(BaseAlgorithm):
                 f"{base.reshape(len(base), -1)[bad[0], bad[1]]}); nothing of this step was stored"
             )
 
-    def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``)."""
+    def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool | np.ndarray = False) -> np.ndarray:
+        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``, or for the envs where
+        the ``(n_envs,)`` mask ``deterministic`` is True)."""
         with th.no_grad():
             obs_tensor = th.as_tensor(obs, device=self.device)
             command_tensor = th.as_tensor(command, dtype=th.float32, device=self.device)
+            if isinstance(deterministic, np.ndarray):
+                deterministic = th.as_tensor(deterministic, device=self.device) if deterministic.any() else False
             actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
         if isinstance(self.action_space, spaces.Box):
             # the Gaussian is over the flattened action: back to the space's shape (e.g. (2, 2))
@@ -495,6 +514,7 @@ class CommandAlgorithm(BaseAlgorithm):
         :return: False if the callback asked to stop
         """
         assert self._staging is not None and self.replay_buffer is not None and self._command is not None
+        assert self._greedy is not None
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
         n_finished, n_collected = 0, 0
@@ -505,7 +525,7 @@ class CommandAlgorithm(BaseAlgorithm):
             if random_actions:
                 actions = self.policy.random_actions(env.num_envs)
             else:
-                actions = self._act(self._base_obs(self._last_obs), self._command)  # type: ignore[arg-type]
+                actions = self._act(self._base_obs(self._last_obs), self._command, self._greedy)  # type: ignore[arg-type]
             new_obs, rewards, dones, infos = env.step(actions)
             self.num_timesteps += env.num_envs
             n_collected += env.num_envs
@@ -550,6 +570,7 @@ class CommandAlgorithm(BaseAlgorithm):
                 elif self._stores(truncated):
                     self.replay_buffer.add_episode(observations, actions, episode_rewards, truncated, final_observation)
                 self._command[i] = self._sample_exploratory_commands(1)[0]
+                self._greedy[i] = self._draw_greedy(1)[0]  # type: ignore[index]
                 self._episode_num += 1
                 n_finished += 1
 

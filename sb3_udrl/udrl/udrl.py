@@ -70,6 +70,9 @@ class UDRL(CommandAlgorithm):
         (see the README, CartPole). Commands above the best return need ``cap_desired_return=False``
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
+    :param eval_return_cap: cap the desired return at the best return in the replay during evaluation (Algorithm 2).
+        Set False where every reward is negative (Pendulum): there ``d_r <- d_r - r_t`` raises the command at each
+        step up to the cap, a whole episode's return, which it then asks for in the steps left (README, Box actions)
     :param store_truncated: what becomes of episodes cut by a time limit. ``True``: stored like any other (the
         paper). ``False``: dropped once the replay holds an episode that terminated: their hindsight horizon ``T - t1``
         is the time limit's, not an outcome of the agent (the hovering failure on LunarLander, see the README).
@@ -85,6 +88,8 @@ class UDRL(CommandAlgorithm):
         ``min(exp(x / beta), max_weight)``, ``x`` its return-to-go normalised over the replay (RCP's weighting)
     :param beta: temperature of the exponential weights, in standard deviations
     :param max_weight: cap of the exponential weights
+    :param greedy_episodes: fraction of the training episodes that act greedily (the mode of ``B(s, c)``) instead of
+        sampling, so that the replay holds the states greedy evaluation visits (0: the paper, every episode samples)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
@@ -99,6 +104,7 @@ class UDRL(CommandAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    eval_return_cap = True  # files saved before the option existed
     policy: UDRLPolicy
 
     def __init__(
@@ -117,12 +123,14 @@ class UDRL(CommandAlgorithm):
         command_episodes: str = "terminated",
         return_bonus: float = 0.0,
         cap_desired_return: bool = True,
+        eval_return_cap: bool = True,
         store_truncated: bool | str = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
+        greedy_episodes: float = 0.0,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -144,6 +152,7 @@ class UDRL(CommandAlgorithm):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
+            greedy_episodes=greedy_episodes,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -169,6 +178,7 @@ class UDRL(CommandAlgorithm):
         self.command_episodes = check_choice("command_episodes", command_episodes, COMMAND_EPISODES)
         self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
+        self.eval_return_cap = bool(eval_return_cap)
         self.store_truncated = store_truncated if isinstance(store_truncated, str) else bool(store_truncated)
         self._check_store_truncated()
         self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
@@ -248,7 +258,7 @@ class UDRL(CommandAlgorithm):
         """Section 2.3.6: evaluate with ``d_r = M`` and the most recent exploratory horizon; cap ``d_r`` at the best
         return in the replay."""
         self.policy.eval_command.copy_(th.tensor([self.exploratory_return_mean, self.exploratory_horizon], dtype=th.float32))
-        self.policy.max_return.fill_(self.exploratory_return_cap)
+        self.policy.max_return.fill_(self.exploratory_return_cap if self.eval_return_cap else np.inf)
 
     def _update_eval_command(self) -> None:
         self._update_command_statistics()
