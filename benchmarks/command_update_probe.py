@@ -4,7 +4,8 @@ with variants of the paper's Algorithm 2 update ``d_r <- min(d_r - r_t, cap)``, 
 horizon floors (1 is the paper's) and return caps (``max``: the best return in the replay, the paper's; ``own``: the
 agent's own initial desired return, so that negative rewards cannot raise the command above it; ``envelope``: the most
 return-to-go any step with at most ``d_h`` steps to go achieved in the agent's own sampled episodes, a stand-in for its
-replay, so that the command stays where the data has examples). The returns are split between episodes shorter and
+replay, so that the command stays where the data has examples; ``none``: no cap, what ``eval_return_cap=False`` gives).
+The returns are split between episodes shorter and
 longer than the agent's own horizon ``H``.
 
 Examples (40 episodes per variant and mode)::
@@ -18,6 +19,10 @@ Examples (40 episodes per variant and mode)::
     # does a command outside the data (e.g. 200 more in 1 step once landed) cause them?
     python -m benchmarks.command_update_probe benchmarks/logs/udrl/LunarLander-v3_9/LunarLander-v3.zip \
         --caps max envelope -n 40 -o benchmarks/results/probes/envelope_cap_udrl_LunarLander-v3_s9.json
+    # does the cap hold Pendulum's command at a whole episode's return? (rewards all negative)
+    python -m benchmarks.command_update_probe \
+        benchmarks/logs/probes/udrl_pendulum_uncapped/udrl/Pendulum-v1_10/Pendulum-v1.zip --env Pendulum-v1 \
+        --caps max none -n 40 -o benchmarks/results/probes/return_cap_udrl_Pendulum-v1_uncapped_s10.json
 """
 
 import argparse
@@ -101,7 +106,8 @@ def probe(
                 model.policy.condition = EnvelopeCappedReturnHorizon(own_condition.scales, floor, *envelope)
             else:
                 model.policy.condition = FlooredReturnHorizon(own_condition.scales, floor)
-            model.policy.max_return.copy_(model.policy.eval_command[0] if cap == "own" else own_cap)
+            cap_value = {"own": model.policy.eval_command[0], "none": th.tensor(float("inf"))}.get(cap, own_cap)
+            model.policy.max_return.copy_(cap_value)
             env = make_report_env(model, env_id, n_envs=4, seed=seed)
             returns, lengths, outcomes = episode_outcomes(model, env, n_episodes, deterministic)
             env.close()
@@ -132,7 +138,7 @@ def main() -> None:
     parser.add_argument("model", help="a saved UDRL model (.zip)")
     parser.add_argument("--env", default="LunarLander-v3")
     parser.add_argument("--floors", nargs="+", default=["1"], help="steps, or multiples of the agent's H")
-    parser.add_argument("--caps", nargs="+", default=["max"], choices=["max", "own", "envelope"], help="return caps")
+    parser.add_argument("--caps", nargs="+", default=["max"], choices=["max", "own", "envelope", "none"], help="return caps")
     parser.add_argument("-n", "--n-episodes", type=int, default=40, help="episodes per floor and mode")
     parser.add_argument("--seed", type=int, default=1000, help="seed of the evaluation envs")
     parser.add_argument("-o", "--output", type=Path, required=True, help="JSON file to write")
