@@ -7,6 +7,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
@@ -34,6 +35,7 @@ PAPER_HYPERPARAMS: dict[str, Any] = dict(
     store_truncated=True,
     command_episodes="all",
     cap_desired_return=False,
+    action_bins=None,
 )
 
 
@@ -70,6 +72,10 @@ class UDRL(CommandAlgorithm):
         (see the README, CartPole). Commands above the best return need ``cap_desired_return=False``
     :param cap_desired_return: also cap the desired return at the best return in the replay while collecting
         (the paper caps it at evaluation only; the original research code capped both)
+    :param action_bins: Box actions: the behaviour function outputs a categorical over this many evenly spaced values
+        per action dimension, so that its greedy action is a mode of the data rather than the mean of several (the
+        Gaussian's: a lander that never fires its engines, README, Box actions); None: a Gaussian. Ignored for
+        Discrete actions; ``policy_kwargs["action_bins"]``, where given, takes precedence
     :param eval_return_cap: cap the desired return at the best return in the replay during evaluation (Algorithm 2).
         Set False where every reward is negative (Pendulum): there ``d_r <- d_r - r_t`` raises the command at each
         step up to the cap, a whole episode's return, which it then asks for in the steps left (README, Box actions)
@@ -124,6 +130,7 @@ class UDRL(CommandAlgorithm):
         return_bonus: float = 0.0,
         cap_desired_return: bool = True,
         eval_return_cap: bool = True,
+        action_bins: int | None = 11,
         store_truncated: bool | str = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
@@ -179,6 +186,14 @@ class UDRL(CommandAlgorithm):
         self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
         self.eval_return_cap = bool(eval_return_cap)
+        if action_bins is not None and (
+            isinstance(action_bins, bool) or not isinstance(action_bins, (int, np.integer)) or action_bins < 2
+        ):
+            raise ValueError(f"action_bins must be an integer >= 2 (or None for a Gaussian), got {action_bins!r}")
+        self.action_bins = None if action_bins is None else int(action_bins)
+        if isinstance(getattr(self, "action_space", None), spaces.Box) and "action_bins" not in self.policy_kwargs:
+            # Written into policy_kwargs, which the model saves: files from before the option load as Gaussians
+            self.policy_kwargs = {**self.policy_kwargs, "action_bins": self.action_bins}
         self.store_truncated = store_truncated if isinstance(store_truncated, str) else bool(store_truncated)
         self._check_store_truncated()
         self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
@@ -202,6 +217,8 @@ class UDRL(CommandAlgorithm):
     def _setup_model(self) -> None:
         self._check_store_truncated()  # again here: load(path, store_truncated=...) sets attributes without __init__
         self.buffer_size = self.replay_size
+        if isinstance(self.action_space, spaces.Box):  # what the policy is built with (a file may predate the option)
+            self.action_bins = self.policy_kwargs.get("action_bins")
         super()._setup_model()
         self._set_eval_command()
 
