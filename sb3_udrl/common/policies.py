@@ -85,7 +85,10 @@ class CommandPolicy(BasePolicy):
             if isinstance(action_bins, bool) or not isinstance(action_bins, (int, np.integer)) or action_bins < 2:
                 raise ValueError(f"action_bins must be an integer >= 2 (or None for a Gaussian), got {action_bins!r}")
             if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
-                raise ValueError(f"action_bins needs a Box action space with finite bounds, got {action_space}")
+                raise ValueError(
+                    f"action_bins needs a Box action space with finite bounds, got {action_space}: "
+                    "pass action_bins=None for a Gaussian"
+                )
         if conditioning not in ("multiplicative", "concat"):
             raise ValueError(f"conditioning must be 'multiplicative' or 'concat', got {conditioning!r}")
         super().__init__(
