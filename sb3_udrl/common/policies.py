@@ -20,6 +20,7 @@ from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from sb3_udrl.common.conditions import Condition, ReturnHorizon
+from sb3_udrl.common.utils import check_action_bins
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space, is_reward_feedback_space
 
 
@@ -82,8 +83,7 @@ class CommandPolicy(BasePolicy):
         if action_bins is not None:
             if not isinstance(action_space, spaces.Box):
                 raise ValueError(f"action_bins applies to Box action spaces only, got {action_space}")
-            if isinstance(action_bins, bool) or not isinstance(action_bins, (int, np.integer)) or action_bins < 2:
-                raise ValueError(f"action_bins must be an integer >= 2 (or None for a Gaussian), got {action_bins!r}")
+            check_action_bins(action_bins)
             if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
                 raise ValueError(
                     f"action_bins needs a Box action space with finite bounds, got {action_space}: "
@@ -111,7 +111,7 @@ class CommandPolicy(BasePolicy):
             raise TypeError(f"condition must be a Condition (sb3_udrl.common.conditions), got {condition!r}")
         self.conditioning = conditioning
         self.log_std_init = log_std_init
-        self.action_bins = None if action_bins is None else int(action_bins)
+        self.action_bins = check_action_bins(action_bins)
         # Command used by predict() when no state is given; set by the algorithm (saved in the state dict)
         self.register_buffer("eval_command", th.zeros(self.condition.dim))
         # Upper bound of the desired return during evaluation (paper, Algorithm 2: the max achievable return)

@@ -34,6 +34,15 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def check_action_bins(value: Any) -> int | None:
+    """``value`` as the number of values per dimension of binned Box actions (an int >= 2), or None (a Gaussian)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 2:
+        raise ValueError(f"action_bins must be an integer >= 2 (or None for a Gaussian), got {value!r}")
+    return int(value)
+
+
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     """``value`` if it is one of the strings ``choices``; errors name ``name``."""
     if not isinstance(value, str):

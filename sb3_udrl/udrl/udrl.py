@@ -14,7 +14,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm
 from sb3_udrl.common.buffers import EpisodicReplayBuffer
 from sb3_udrl.common.conditions import ReturnHorizon
-from sb3_udrl.common.utils import check_choice, check_float, check_int
+from sb3_udrl.common.utils import check_action_bins, check_bool, check_choice, check_float, check_int
 from sb3_udrl.common.wrappers import base_observation_space
 from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
 
@@ -185,12 +185,8 @@ class UDRL(CommandAlgorithm):
         self.command_episodes = check_choice("command_episodes", command_episodes, COMMAND_EPISODES)
         self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
-        self.eval_return_cap = bool(eval_return_cap)
-        if action_bins is not None and (
-            isinstance(action_bins, bool) or not isinstance(action_bins, (int, np.integer)) or action_bins < 2
-        ):
-            raise ValueError(f"action_bins must be an integer >= 2 (or None for a Gaussian), got {action_bins!r}")
-        self.action_bins = None if action_bins is None else int(action_bins)
+        self.eval_return_cap = check_bool("eval_return_cap", eval_return_cap)
+        self.action_bins = check_action_bins(action_bins)
         if isinstance(getattr(self, "action_space", None), spaces.Box) and "action_bins" not in self.policy_kwargs:
             # Written into policy_kwargs, which the model saves: files from before the option load as Gaussians
             self.policy_kwargs = {**self.policy_kwargs, "action_bins": self.action_bins}
