@@ -83,7 +83,7 @@ class CommandPolicy(BasePolicy):
         if action_bins is not None:
             if not isinstance(action_space, spaces.Box):
                 raise ValueError(f"action_bins applies to Box action spaces only, got {action_space}")
-            check_action_bins(action_bins)
+            action_bins = check_action_bins(action_bins)
             if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
                 raise ValueError(
                     f"action_bins needs a Box action space with finite bounds, got {action_space}: "
@@ -111,7 +111,7 @@ class CommandPolicy(BasePolicy):
             raise TypeError(f"condition must be a Condition (sb3_udrl.common.conditions), got {condition!r}")
         self.conditioning = conditioning
         self.log_std_init = log_std_init
-        self.action_bins = check_action_bins(action_bins)
+        self.action_bins = action_bins
         # Command used by predict() when no state is given; set by the algorithm (saved in the state dict)
         self.register_buffer("eval_command", th.zeros(self.condition.dim))
         # Upper bound of the desired return during evaluation (paper, Algorithm 2: the max achievable return)
