@@ -421,3 +421,40 @@ def test_greedy_episodes_act_with_the_mode(env_id):
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValueError, match="greedy_episodes"):
             UDRL("MlpPolicy", "CartPole-v1", greedy_episodes=bad)
+
+
+def test_hold_prob_holds_random_actions_within_an_episode():
+    """hold_prob=1: every training action after the warm-up is held for hold_steps steps, counted from the episode's
+    start (a held action ends with its episode), and drawn from the whole action space."""
+
+    class RecordActions(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.episodes: list[list[list[np.ndarray]]] = [[[]] for _ in range(2)]
+
+        def _on_step(self) -> bool:
+            for i in range(2):
+                if not self.locals["random_actions"]:
+                    self.episodes[i][-1].append(self.locals["actions"][i].copy())
+                if self.locals["dones"][i]:
+                    self.episodes[i].append([])
+            return True
+
+    callback = RecordActions()
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0, env_kwargs={"max_episode_steps": 23})
+    model = UDRL("MlpPolicy", env, seed=0, hold_prob=1.0, hold_steps=5, **TINY)
+    model.learn(3000, callback=callback)
+    n_blocks, values = 0, set()
+    for env_episodes in callback.episodes:
+        # the first one started during the warm-up, the last one is cut by the budget
+        for episode in env_episodes[1:-1]:
+            assert len(episode) == 23
+            for start in range(0, 23, 5):
+                block = np.stack(episode[start : start + 5])
+                np.testing.assert_array_equal(block, np.broadcast_to(block[0], block.shape))
+                values.add(float(block[0, 0]))
+                n_blocks += 1
+    assert n_blocks > 100 and len(values) == 11  # every one of the 11 bins is held at some point
+    for name, bad in (("hold_prob", -0.1), ("hold_prob", 1.5), ("hold_steps", 0)):
+        with pytest.raises(ValueError, match=name):
+            UDRL("MlpPolicy", "CartPole-v1", **{name: bad})

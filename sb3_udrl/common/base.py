@@ -90,6 +90,11 @@ class CommandAlgorithm(BaseAlgorithm):
         ``B(s, c)``) instead of sampling, so that the replay holds the states the greedy policy visits and the
         behaviour function learns to act there (greedy evaluation otherwise runs on states sampled episodes rarely
         reach: the covariate shift of imitation, Ross et al. 2011). 0: every episode samples (the papers)
+    :param hold_prob: probability, at each training step of an env that is not holding an action, that it starts
+        holding a uniformly random action for ``hold_steps`` steps (exploration in time, like the action repeat of
+        Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration"). 0: every action comes from ``B(s, c)``
+        (the papers)
+    :param hold_steps: steps an action is held for (``hold_prob``)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -104,7 +109,10 @@ class CommandAlgorithm(BaseAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
-    greedy_episodes = 0.0  # files saved before the option existed
+    # files saved before these options existed
+    greedy_episodes = 0.0
+    hold_prob = 0.0
+    hold_steps = 25
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -123,6 +131,8 @@ class CommandAlgorithm(BaseAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
+        hold_prob: float = 0.0,
+        hold_steps: int = 25,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -162,6 +172,8 @@ class CommandAlgorithm(BaseAlgorithm):
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
         self.greedy_episodes = check_float("greedy_episodes", greedy_episodes, high=1.0, low_inclusive=True)
+        self.hold_prob = check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
+        self.hold_steps = check_int("hold_steps", hold_steps)
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -198,6 +210,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self._staging = None
         self._command: np.ndarray | None = None
         self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
+        self._held: tuple[np.ndarray, np.ndarray] | None = None  # (actions, steps left) of held actions (hold_prob)
 
     def _policy_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""
@@ -256,6 +269,7 @@ class CommandAlgorithm(BaseAlgorithm):
             "_staging",
             "_command",
             "_greedy",
+            "_held",
             "_rng",
             "_train_rng",
             "_learner",
@@ -462,6 +476,7 @@ class CommandAlgorithm(BaseAlgorithm):
             )
             self._command = self._sample_exploratory_commands(self.n_envs)
             self._greedy = self._draw_greedy(self.n_envs)
+            self._held = None
         return total_timesteps, callback
 
     def _draw_greedy(self, n: int) -> np.ndarray:
@@ -469,6 +484,22 @@ class CommandAlgorithm(BaseAlgorithm):
         if self.greedy_episodes == 0.0:
             return np.zeros(n, dtype=bool)
         return self._rng.random(n) < self.greedy_episodes
+
+    def _hold(self, actions: np.ndarray) -> np.ndarray:
+        """``hold_prob``: envs not holding an action start holding a random one with probability ``hold_prob``; the
+        envs holding one act with it instead of ``actions`` until its ``hold_steps`` steps are used up."""
+        if self.hold_prob == 0.0:
+            return actions
+        if self._held is None or len(self._held[1]) != len(actions):
+            self._held = (np.zeros_like(actions), np.zeros(len(actions), dtype=np.int64))
+        held_actions, steps_left = self._held
+        start = (steps_left == 0) & (self._rng.random(len(actions)) < self.hold_prob)
+        if start.any():
+            held_actions[start] = self.policy.random_actions(int(start.sum()))
+            steps_left[start] = self.hold_steps
+        holding = steps_left > 0
+        steps_left[holding] -= 1
+        return np.where(holding.reshape(-1, *[1] * (actions.ndim - 1)), held_actions, actions)
 
     def _check_finite_obs(self, obs: np.ndarray | dict[str, np.ndarray] | None, what: str = "an observation") -> None:
         """Refuse non-finite observations before anything is stored (they would poison the replay for good)."""
@@ -526,6 +557,7 @@ class CommandAlgorithm(BaseAlgorithm):
                 actions = self.policy.random_actions(env.num_envs)
             else:
                 actions = self._act(self._base_obs(self._last_obs), self._command, self._greedy)  # type: ignore[arg-type]
+                actions = self._hold(actions)
             new_obs, rewards, dones, infos = env.step(actions)
             self.num_timesteps += env.num_envs
             n_collected += env.num_envs
@@ -571,6 +603,8 @@ class CommandAlgorithm(BaseAlgorithm):
                     self.replay_buffer.add_episode(observations, actions, episode_rewards, truncated, final_observation)
                 self._command[i] = self._sample_exploratory_commands(1)[0]
                 self._greedy[i] = self._draw_greedy(1)[0]  # type: ignore[index]
+                if self._held is not None:
+                    self._held[1][i] = 0  # a held action ends with its episode
                 self._episode_num += 1
                 n_finished += 1
 

@@ -96,6 +96,10 @@ class UDRL(CommandAlgorithm):
     :param max_weight: cap of the exponential weights
     :param greedy_episodes: fraction of the training episodes that act greedily (the mode of ``B(s, c)``) instead of
         sampling, so that the replay holds the states greedy evaluation visits (0: the paper, every episode samples)
+    :param hold_prob: probability, at each training step, that an env not already holding an action starts holding a
+        uniformly random one for ``hold_steps`` steps, so that the replay holds what a held action leads to (a
+        lander that stops firing comes to rest and lands; sampling around a policy rarely does this). 0: the paper
+    :param hold_steps: steps a random action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
@@ -138,6 +142,8 @@ class UDRL(CommandAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
+        hold_prob: float = 0.0,
+        hold_steps: int = 25,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -160,6 +166,8 @@ class UDRL(CommandAlgorithm):
             beta=beta,
             max_weight=max_weight,
             greedy_episodes=greedy_episodes,
+            hold_prob=hold_prob,
+            hold_steps=hold_steps,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
