@@ -490,7 +490,7 @@ class CommandAlgorithm(BaseAlgorithm):
         envs holding one act with it instead of ``actions`` until its ``hold_steps`` steps are used up."""
         if self.hold_prob == 0.0:
             return actions
-        if self._held is None or len(self._held[1]) != len(actions):
+        if self._held is None:  # reset with the envs' episodes in _setup_learn
             self._held = (np.zeros_like(actions), np.zeros(len(actions), dtype=np.int64))
         held_actions, steps_left = self._held
         start = (steps_left == 0) & (self._rng.random(len(actions)) < self.hold_prob)
