@@ -1,0 +1,68 @@
+"""
+A long run's evaluations summarised per stretch of env steps: for each window ``(end - width, end]``, the mean of the
+evaluation means in it, the share of evaluation episodes with a negative return and the worst episode, greedy
+(``evaluations.npz``) and sampled (``sampled/evaluations.npz``), as the sweep runner writes them.
+
+Example (the 10M-step runs)::
+
+    python benchmarks/eval_windows.py benchmarks/logs/udrl_10M/udrl/LunarLander-v3_* --ends 3e6 5e6 7.5e6 10e6 \
+        -o benchmarks/results/probes/udrl_10M_windows.json
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MODES = {"greedy": "evaluations.npz", "sampled": "sampled/evaluations.npz"}
+
+
+def windows(run_folder: Path, ends: list[float], width: float) -> dict[str, Any]:
+    """Per evaluation mode: the last evaluation and, per window end, the windows' statistics."""
+    out: dict[str, Any] = {}
+    for mode, name in MODES.items():
+        data = np.load(run_folder / name)
+        steps, results = data["timesteps"], data["results"]
+        rows = []
+        for end in ends:
+            inside = (steps > end - width) & (steps <= end)
+            if not inside.any():
+                continue
+            episodes = results[inside]
+            rows.append(
+                dict(
+                    end=int(end),
+                    evaluations=int(inside.sum()),
+                    mean=float(episodes.mean(axis=1).mean()),
+                    negative_share=float((episodes < 0).mean()),
+                    worst_episode=float(episodes.min()),
+                )
+            )
+        out[mode] = dict(last_step=int(steps[-1]), last_mean=float(results[-1].mean()), windows=rows)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="sweep run folders")
+    parser.add_argument("--ends", nargs="+", type=float, required=True, help="env steps at which windows end")
+    parser.add_argument("--width", type=float, default=5e5, help="env steps per window")
+    parser.add_argument("-o", "--output", type=Path, help="JSON file to write")
+    args = parser.parse_args()
+
+    summary = {str(run): windows(run, args.ends, args.width) for run in args.runs}
+    for run, modes in summary.items():
+        print(run)
+        for mode, stats in modes.items():
+            cells = [f"{w['end'] / 1e6:g}M: {w['mean']:.0f} ({w['negative_share']:.0%} < 0)" for w in stats["windows"]]
+            print(f"  {mode:8s}", " | ".join(cells), f"| last {stats['last_mean']:.0f} at {stats['last_step']}")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(dict(width=args.width, runs=summary), indent=2) + "\n")
+        print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
