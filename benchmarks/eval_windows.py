@@ -1,7 +1,7 @@
 """
 A long run's evaluations summarised per stretch of env steps: for each window ``(end - width, end]``, the mean of the
-evaluation means in it, the share of evaluation episodes with a negative return and the worst episode, greedy
-(``evaluations.npz``) and sampled (``sampled/evaluations.npz``), as the sweep runner writes them.
+evaluation means in it, the share of evaluation episodes with a negative return and the worst episode, in each
+evaluation mode the sweep runner recorded (its ``benchmark.json``: greedy and sampled).
 
 Example (the 10M-step runs)::
 
@@ -16,13 +16,13 @@ from typing import Any
 
 import numpy as np
 
-MODES = {"greedy": "evaluations.npz", "sampled": "sampled/evaluations.npz"}
+from sb3_udrl.benchmark import MARKER
 
 
 def windows(run_folder: Path, ends: list[float], width: float) -> dict[str, Any]:
     """Per evaluation mode: the last evaluation and, per window end, the windows' statistics."""
     out: dict[str, Any] = {}
-    for mode, name in MODES.items():
+    for name, mode in json.loads((run_folder / MARKER).read_text())["eval_modes"].items():
         data = np.load(run_folder / name)
         steps, results = data["timesteps"], data["results"]
         rows = []
