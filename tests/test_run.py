@@ -455,6 +455,26 @@ def test_hold_prob_holds_random_actions_within_an_episode():
                 values.add(float(block[0, 0]))
                 n_blocks += 1
     assert n_blocks > 100 and len(values) == 11  # every one of the 11 bins is held at some point
-    for name, bad in (("hold_prob", -0.1), ("hold_prob", 1.5), ("hold_steps", 0)):
+    for name, bad in (("hold_prob", -0.1), ("hold_prob", 1.5), ("hold_steps", 0), ("hold_fraction", 0.0)):
         with pytest.raises(ValueError, match=name):
             UDRL("MlpPolicy", "CartPole-v1", **{name: bad})
+
+
+def test_hold_fraction_stops_holds_once_the_decay_ends():
+    """hold_fraction=0.5: holds start, ever more rarely, in the first half of the budget and never after it."""
+    env = make_vec_env("Pendulum-v1", n_envs=2, seed=0, env_kwargs={"max_episode_steps": 23})
+    model = UDRL("MlpPolicy", env, seed=0, hold_prob=1.0, hold_steps=5, hold_fraction=0.5, **TINY)
+    starts: list[int] = []
+    random_actions = model.policy.random_actions
+
+    def record(n: int) -> np.ndarray:
+        if model.replay_buffer is not None and model.replay_buffer.n_episodes > 0:  # after the warm-up
+            starts.extend([model.num_timesteps] * n)
+        return random_actions(n)
+
+    model.policy.random_actions = record  # type: ignore[method-assign]
+    model.learn(4000)
+    first, second = sum(t < 1000 for t in starts), sum(1000 <= t < 2000 for t in starts)
+    assert first > second > 0  # decaying: fewer holds start in the second quarter than in the first
+    # the probability is updated after each iteration (2 episodes of 23 steps on 2 envs)
+    assert max(starts) < 2000 + 2 * 23

@@ -39,7 +39,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.save_util import load_from_pkl, recursive_getattr, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import safe_mean
+from stable_baselines3.common.utils import get_linear_fn, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
@@ -95,6 +95,8 @@ class CommandAlgorithm(BaseAlgorithm):
         Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration"). 0: every action comes from ``B(s, c)``
         (the papers)
     :param hold_steps: steps an action is held for (``hold_prob``)
+    :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
+        linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -113,6 +115,7 @@ class CommandAlgorithm(BaseAlgorithm):
     greedy_episodes = 0.0
     hold_prob = 0.0
     hold_steps = 25
+    hold_fraction: float | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -133,6 +136,7 @@ class CommandAlgorithm(BaseAlgorithm):
         greedy_episodes: float = 0.0,
         hold_prob: float = 0.0,
         hold_steps: int = 25,
+        hold_fraction: float | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -174,6 +178,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self.greedy_episodes = check_float("greedy_episodes", greedy_episodes, high=1.0, low_inclusive=True)
         self.hold_prob = check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
         self.hold_steps = check_int("hold_steps", hold_steps)
+        self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -493,7 +498,12 @@ class CommandAlgorithm(BaseAlgorithm):
         if self._held is None:  # reset with the envs' episodes in _setup_learn
             self._held = (np.zeros_like(actions), np.zeros(len(actions), dtype=np.int64))
         held_actions, steps_left = self._held
-        start = (steps_left == 0) & (self._rng.random(len(actions)) < self.hold_prob)
+        hold_prob = self.hold_prob
+        if self.hold_fraction is not None:
+            hold_prob = get_linear_fn(self.hold_prob, 0.0, self.hold_fraction)(self._current_progress_remaining)
+            if hold_prob <= 0.0 and not steps_left.any():
+                return actions
+        start = (steps_left == 0) & (self._rng.random(len(actions)) < hold_prob)
         if start.any():
             held_actions[start] = self.policy.random_actions(int(start.sum()))
             steps_left[start] = self.hold_steps

@@ -100,6 +100,9 @@ class UDRL(CommandAlgorithm):
         uniformly random one for ``hold_steps`` steps, so that the replay holds what a held action leads to (a
         lander that stops firing comes to rest and lands; sampling around a policy rarely does this). 0: the paper
     :param hold_steps: steps a random action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
+    :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
+        ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
+        episodes only. None: ``hold_prob`` throughout
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
@@ -144,6 +147,7 @@ class UDRL(CommandAlgorithm):
         greedy_episodes: float = 0.0,
         hold_prob: float = 0.0,
         hold_steps: int = 25,
+        hold_fraction: float | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -168,6 +172,7 @@ class UDRL(CommandAlgorithm):
             greedy_episodes=greedy_episodes,
             hold_prob=hold_prob,
             hold_steps=hold_steps,
+            hold_fraction=hold_fraction,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
