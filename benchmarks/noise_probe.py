@@ -90,7 +90,11 @@ def summarize(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a saved UDRL agent (.zip)")
-    parser.add_argument("--env", default="LunarLander-v3")
+    parser.add_argument(
+        "--env",
+        default="LunarLander-v3",
+        help="a LunarLander env with dense rewards: the last reward tells a landing (+100) from a crash (-100)",
+    )
     parser.add_argument("--starts", type=int, default=20, help="start states (reset seeds 0 .. starts - 1)")
     parser.add_argument("--repeats", type=int, default=10, help="noise streams per start")
     parser.add_argument("--deterministic", action="store_true", help="greedy actions (default: sampled)")
