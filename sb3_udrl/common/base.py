@@ -45,6 +45,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
 from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
+from sb3_udrl.common.symmetry import make_mirror
 from sb3_udrl.common.utils import check_choice, check_float, check_int
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
 
@@ -97,6 +98,8 @@ class CommandAlgorithm(BaseAlgorithm):
     :param hold_steps: steps an action is held for (``hold_prob``)
     :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
         linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
+    :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
+        ``"lunar_lander"``): each training sample is reflected with probability 1/2. None: no augmentation (the papers)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -116,6 +119,7 @@ class CommandAlgorithm(BaseAlgorithm):
     hold_prob = 0.0
     hold_steps = 25
     hold_fraction: float | None = None
+    symmetry: str | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -137,6 +141,7 @@ class CommandAlgorithm(BaseAlgorithm):
         hold_prob: float = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
+        symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -179,6 +184,9 @@ class CommandAlgorithm(BaseAlgorithm):
         self.hold_prob = check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
         self.hold_steps = check_int("hold_steps", hold_steps)
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
+        self.symmetry = symmetry
+        if env is not None:  # an unknown name or the wrong env fails here, not at the first update
+            make_mirror(symmetry, base_observation_space(self.observation_space), self.action_space)
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -216,6 +224,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self._command: np.ndarray | None = None
         self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
         self._held: tuple[np.ndarray, np.ndarray] | None = None  # (actions, steps left) of held actions (hold_prob)
+        self._mirror = make_mirror(self.symmetry, base_observation_space(self.observation_space), self.action_space)
 
     def _policy_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""
@@ -275,6 +284,7 @@ class CommandAlgorithm(BaseAlgorithm):
             "_command",
             "_greedy",
             "_held",
+            "_mirror",
             "_rng",
             "_train_rng",
             "_learner",
@@ -358,9 +368,13 @@ class CommandAlgorithm(BaseAlgorithm):
             row_weights = self._row_weights(row_values)
             for _ in range(gradient_steps):
                 batch = self.replay_buffer.sample(batch_size, self._train_rng)
-                obs = th.as_tensor(self._normalize_obs(batch.observations), device=self.device)
+                observations, actions = batch.observations, batch.actions
+                if self._mirror is not None:  # a mirrored step is as likely and earns the same: same command, weight
+                    mirrored = self._train_rng.random(len(actions)) < 0.5
+                    observations, actions = self._mirror.apply(observations, actions, mirrored)
+                obs = th.as_tensor(self._normalize_obs(observations), device=self.device)
                 command = th.as_tensor(policy.condition.relabel(batch, row_values), device=self.device)  # (batch, dim)
-                actions = th.as_tensor(batch.actions, device=self.device)
+                actions = th.as_tensor(actions, device=self.device)
                 # Cross-entropy (Discrete, binned Box) / Gaussian log-likelihood (Box) of the action taken
                 log_prob = policy.log_prob(obs, command, actions)  # (batch,)
                 if row_weights is None:

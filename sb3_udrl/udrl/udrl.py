@@ -103,6 +103,8 @@ class UDRL(CommandAlgorithm):
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
         episodes only. None: ``hold_prob`` throughout
+    :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
+        with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
@@ -148,6 +150,7 @@ class UDRL(CommandAlgorithm):
         hold_prob: float = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
+        symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -173,6 +176,7 @@ class UDRL(CommandAlgorithm):
             hold_prob=hold_prob,
             hold_steps=hold_steps,
             hold_fraction=hold_fraction,
+            symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
