@@ -74,7 +74,7 @@ def test_training_with_the_mirror_learns_the_other_side():
 
 
 def test_symmetry_is_checked_at_construction():
-    with pytest.raises(ValueError, match="symmetry must be None or one of"):
+    with pytest.raises(ValueError, match=r"symmetry must be None, 'auto' or one of"):
         UDRL("MlpPolicy", "LunarLander-v3", symmetry="lunarlander")
     with pytest.raises(ValueError, match="LunarLander's observations"):
         UDRL("MlpPolicy", "CartPole-v1", symmetry="lunar_lander")
@@ -85,3 +85,20 @@ def test_symmetry_survives_save_and_load(tmp_path):
     model.save(tmp_path / "model.zip")
     loaded = UDRL.load(tmp_path / "model.zip")
     assert loaded.symmetry == "lunar_lander" and loaded._mirror is not None
+
+
+@pytest.mark.parametrize(
+    "env_id, expected",
+    [("LunarLander-v3", "lunar_lander"), ("LunarLanderSparse-v3", "lunar_lander"), ("CartPole-v1", None)],
+)
+def test_auto_symmetry_follows_the_env_id(env_id, expected):
+    model = UDRL("MlpPolicy", env_id, symmetry="auto", n_updates_per_iter=1)
+    assert model.symmetry == expected and (model._mirror is not None) == (expected is not None)
+
+
+def test_auto_symmetry_needs_the_env_spaces():
+    """A LunarLander whose observations a wrapper changed is not mirrored."""
+    env = gym.wrappers.TransformObservation(
+        gym.make("LunarLander-v3"), lambda obs: obs[:6], gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    )
+    assert UDRL("MlpPolicy", env, symmetry="auto").symmetry is None

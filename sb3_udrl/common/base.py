@@ -45,7 +45,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
 from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
-from sb3_udrl.common.symmetry import make_mirror
+from sb3_udrl.common.symmetry import auto_symmetry, make_mirror
 from sb3_udrl.common.utils import check_choice, check_float, check_int
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
 
@@ -99,7 +99,9 @@ class CommandAlgorithm(BaseAlgorithm):
     :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
         linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
     :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
-        ``"lunar_lander"``): each training sample is reflected with probability 1/2. None: no augmentation (the papers)
+        ``"lunar_lander"``): each training sample is reflected with probability 1/2. ``"auto"``: the one registered for
+        the env's gymnasium id (:data:`~sb3_udrl.common.symmetry.AUTO_SYMMETRIES`), if any, resolved at construction.
+        None: no augmentation (the papers)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -185,8 +187,8 @@ class CommandAlgorithm(BaseAlgorithm):
         self.hold_steps = check_int("hold_steps", hold_steps)
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
         self.symmetry = symmetry
-        if env is not None:  # an unknown name or the wrong env fails here, not at the first update
-            make_mirror(symmetry, base_observation_space(self.observation_space), self.action_space)
+        if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
+            self._resolve_symmetry()
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -224,7 +226,15 @@ class CommandAlgorithm(BaseAlgorithm):
         self._command: np.ndarray | None = None
         self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
         self._held: tuple[np.ndarray, np.ndarray] | None = None  # (actions, steps left) of held actions (hold_prob)
-        self._mirror = make_mirror(self.symmetry, base_observation_space(self.observation_space), self.action_space)
+        self._resolve_symmetry()
+
+    def _resolve_symmetry(self) -> None:
+        """Replace ``symmetry="auto"`` by the symmetry registered for the env's id (or None), then build its mirror."""
+        observation_space = base_observation_space(self.observation_space)
+        if self.symmetry == "auto":
+            spec = None if self.env is None else self.env.get_attr("spec", [0])[0]
+            self.symmetry = auto_symmetry(getattr(spec, "id", None), observation_space, self.action_space)
+        self._mirror = make_mirror(self.symmetry, observation_space, self.action_space)
 
     def _policy_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""

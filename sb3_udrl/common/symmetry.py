@@ -91,6 +91,28 @@ def lunar_lander_mirror(observation_space: spaces.Space, action_space: spaces.Sp
 #: The symmetries ``symmetry=`` accepts, by name
 SYMMETRIES = {"lunar_lander": lunar_lander_mirror}
 
+#: The symmetry ``symmetry="auto"`` uses for an env, by its gymnasium id without the version
+AUTO_SYMMETRIES = {"LunarLander": "lunar_lander", "LunarLanderContinuous": "lunar_lander", "LunarLanderSparse": "lunar_lander"}
+
+
+def auto_symmetry(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> str | None:
+    """
+    What ``symmetry="auto"`` stands for: the symmetry of :data:`AUTO_SYMMETRIES` registered for the env's id when the
+    spaces are the ones it needs (a wrapper may have changed them), else None.
+
+    :param env_id: the env's gymnasium id (``env.spec.id``), or None
+    :param observation_space: the observations the policy sees (without :class:`~sb3_udrl.common.wrappers.RewardFeedback`)
+    :param action_space: the env's action space
+    """
+    name = None if env_id is None else AUTO_SYMMETRIES.get(env_id.split("/")[-1].rsplit("-v", 1)[0])
+    if name is None:
+        return None
+    try:
+        SYMMETRIES[name](observation_space, action_space)
+    except ValueError:
+        return None
+    return name
+
 
 def make_mirror(name: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> Mirror | None:
     """
@@ -103,5 +125,5 @@ def make_mirror(name: str | None, observation_space: spaces.Space, action_space:
     if name is None:
         return None
     if not isinstance(name, str) or name not in SYMMETRIES:
-        raise ValueError(f"symmetry must be None or one of {tuple(SYMMETRIES)}, got {name!r}")
+        raise ValueError(f"symmetry must be None, 'auto' or one of {tuple(SYMMETRIES)}, got {name!r}")
     return SYMMETRIES[name](observation_space, action_space)

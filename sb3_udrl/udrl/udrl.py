@@ -104,7 +104,8 @@ class UDRL(CommandAlgorithm):
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
         episodes only. None: ``hold_prob`` throughout
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
-        with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). None: the paper
+        with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
+        symmetry registered for the env's gymnasium id (the LunarLander envs), none for other envs. None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
