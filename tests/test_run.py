@@ -222,7 +222,7 @@ def test_return_bonus_widens_the_exploratory_range(cap):
 
 def test_paper_preset_is_one_argument_away():
     """The defaults are the measured LunarLander setting; PAPER_HYPERPARAMS gives back the paper's for each deviation."""
-    default, paper = UDRL("MlpPolicy", "CartPole-v1"), UDRL("MlpPolicy", "CartPole-v1", **PAPER_HYPERPARAMS)
+    default, paper = UDRL("MlpPolicy", "LunarLander-v3"), UDRL("MlpPolicy", "LunarLander-v3", **PAPER_HYPERPARAMS)
     measured = (default.last_few, default.n_updates_per_iter, default.recent_episodes, default.recent_command)
     assert measured == (20, 200, 200, True)
     for name, value in PAPER_HYPERPARAMS.items():

@@ -89,11 +89,17 @@ def test_symmetry_survives_save_and_load(tmp_path):
 
 @pytest.mark.parametrize(
     "env_id, expected",
-    [("LunarLander-v3", "lunar_lander"), ("LunarLanderSparse-v3", "lunar_lander"), ("CartPole-v1", None)],
+    [
+        ("LunarLander-v3", "lunar_lander"),
+        ("LunarLanderSparse-v3", "lunar_lander"),
+        ("LunarLanderContinuous-v3", None),  # measured no better with Box actions
+        ("CartPole-v1", None),
+    ],
 )
 def test_auto_symmetry_follows_the_env_id(env_id, expected):
-    model = UDRL("MlpPolicy", env_id, symmetry="auto", n_updates_per_iter=1)
+    model = UDRL("MlpPolicy", env_id)  # "auto" is the default
     assert model.symmetry == expected and (model._mirror is not None) == (expected is not None)
+    assert UDRL("MlpPolicy", env_id, symmetry=None)._mirror is None
 
 
 def test_auto_symmetry_needs_the_env_spaces():

@@ -91,20 +91,23 @@ def lunar_lander_mirror(observation_space: spaces.Space, action_space: spaces.Sp
 #: The symmetries ``symmetry=`` accepts, by name
 SYMMETRIES = {"lunar_lander": lunar_lander_mirror}
 
-#: The symmetry ``symmetry="auto"`` uses for an env, by its gymnasium id without the version
-AUTO_SYMMETRIES = {"LunarLander": "lunar_lander", "LunarLanderContinuous": "lunar_lander", "LunarLanderSparse": "lunar_lander"}
+#: The symmetry ``symmetry="auto"`` uses for an env with Discrete actions, by its gymnasium id without the version.
+#: Box actions get none: on LunarLanderContinuous the mirror was no better (README, "Mirrored samples")
+AUTO_SYMMETRIES = {"LunarLander": "lunar_lander", "LunarLanderSparse": "lunar_lander"}
 
 
 def auto_symmetry(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> str | None:
     """
     What ``symmetry="auto"`` stands for: the symmetry of :data:`AUTO_SYMMETRIES` registered for the env's id when the
-    spaces are the ones it needs (a wrapper may have changed them), else None.
+    actions are Discrete and the spaces are the ones it needs (a wrapper may have changed them), else None.
 
     :param env_id: the env's gymnasium id (``env.spec.id``), or None
     :param observation_space: the observations the policy sees (without :class:`~sb3_udrl.common.wrappers.RewardFeedback`)
     :param action_space: the env's action space
     """
-    name = None if env_id is None else AUTO_SYMMETRIES.get(env_id.split("/")[-1].rsplit("-v", 1)[0])
+    if env_id is None or not isinstance(action_space, spaces.Discrete):
+        return None
+    name = AUTO_SYMMETRIES.get(env_id.split("/")[-1].rsplit("-v", 1)[0])
     if name is None:
         return None
     try:

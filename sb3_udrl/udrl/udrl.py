@@ -25,8 +25,8 @@ STORE_TRUNCATED = (True, False, "recent")
 
 #: The paper's algorithm with its common LunarLander hyperparameters (100 updates per iteration, the command from the
 #: 75 best episodes, a replay of the best episodes only, every episode stored, the desired return capped at evaluation
-#: only): ``UDRL("MlpPolicy", env, **PAPER_HYPERPARAMS)``. The defaults differ where a measurement favoured the change
-#: (README, "The algorithm, and where it differs from the paper").
+#: only, no mirrored samples): ``UDRL("MlpPolicy", env, **PAPER_HYPERPARAMS)``. The defaults differ where a measurement
+#: favoured the change (README, "The algorithm, and where it differs from the paper").
 PAPER_HYPERPARAMS: dict[str, Any] = dict(
     n_updates_per_iter=100,
     last_few=75,
@@ -36,6 +36,7 @@ PAPER_HYPERPARAMS: dict[str, Any] = dict(
     command_episodes="all",
     cap_desired_return=False,
     action_bins=None,
+    symmetry=None,
 )
 
 
@@ -105,7 +106,8 @@ class UDRL(CommandAlgorithm):
         episodes only. None: ``hold_prob`` throughout
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
-        symmetry registered for the env's gymnasium id (the LunarLander envs), none for other envs. None: the paper
+        symmetry registered for the env's gymnasium id (LunarLander-v3 and the sparse env, with Discrete actions), none
+        for other envs; resolved at construction, so ``model.symmetry`` says which. None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
@@ -151,7 +153,7 @@ class UDRL(CommandAlgorithm):
         hold_prob: float = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
-        symmetry: str | None = None,
+        symmetry: str | None = "auto",
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
