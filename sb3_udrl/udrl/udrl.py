@@ -106,8 +106,8 @@ class UDRL(CommandAlgorithm):
         episodes only. None: ``hold_prob`` throughout
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
-        symmetry registered for the env's gymnasium id (LunarLander-v3 and the sparse env, with Discrete actions), none
-        for other envs; resolved at construction, so ``model.symmetry`` says which. None: the paper
+        symmetry registered for the env's gymnasium id (LunarLander-v3 with Discrete actions), none for other envs;
+        resolved at construction, so ``model.symmetry`` says which. None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
