@@ -8,7 +8,7 @@ import pytest
 import torch as th
 from stable_baselines3.common.logger import Logger
 
-from sb3_udrl import UDRL
+from sb3_udrl import RCPA, RCPR, UDRL
 from sb3_udrl.common.symmetry import lunar_lander_mirror
 
 
@@ -52,9 +52,10 @@ def test_mirror_is_an_involution_and_swaps_the_legs():
     np.testing.assert_array_equal(only_first[1], [3, 1])
 
 
-def test_training_with_the_mirror_learns_the_other_side():
+@pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
+def test_training_with_the_mirror_learns_the_other_side(algorithm):
     """Episodes only on the right, always firing the left engine: with the mirror, the lander on the left fires right."""
-    model = UDRL("MlpPolicy", "LunarLander-v3", symmetry="lunar_lander", batch_size=64, seed=0)
+    model = algorithm("MlpPolicy", "LunarLander-v3", symmetry="lunar_lander", batch_size=64, seed=0)
     model.set_logger(Logger(folder=None, output_formats=[]))
     model.replay_buffer = model._make_replay_buffer()
     rng = np.random.default_rng(0)
@@ -64,10 +65,12 @@ def test_training_with_the_mirror_learns_the_other_side():
         obs[:, 6:] = 0.0
         model.replay_buffer.add_episode(obs, np.ones(10, dtype=np.int64), np.ones(10, dtype=np.float32))
     model.train(gradient_steps=300, batch_size=64)
+    # the commands the training samples carried (a return and horizon, a return-to-go, an advantage)
+    batch = model.replay_buffer.sample(50, rng)
+    command = th.as_tensor(model.policy.condition.relabel(batch, model._prepare_training(64)))
     left = rng.uniform(-0.5, 0.5, size=(50, 8)).astype(np.float32)
     left[:, 0] = -rng.uniform(0.2, 1.0, size=50)
     left[:, 6:] = 0.0
-    command = th.tensor([[10.0, 10.0]]).repeat(50, 1)
     with th.no_grad():
         probs = model.policy.distribution(th.as_tensor(left), command).distribution.probs.numpy()
     assert probs[:, 3].mean() > 0.4 and probs[:, 3].mean() > probs[:, 0].mean() + 0.2, probs.mean(axis=0)
@@ -80,10 +83,11 @@ def test_symmetry_is_checked_at_construction():
         UDRL("MlpPolicy", "CartPole-v1", symmetry="lunar_lander")
 
 
-def test_symmetry_survives_save_and_load(tmp_path):
-    model = UDRL("MlpPolicy", "LunarLander-v3", symmetry="lunar_lander", seed=0)
+@pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
+def test_symmetry_survives_save_and_load(algorithm, tmp_path):
+    model = algorithm("MlpPolicy", "LunarLander-v3", symmetry="lunar_lander", seed=0)
     model.save(tmp_path / "model.zip")
-    loaded = UDRL.load(tmp_path / "model.zip")
+    loaded = algorithm.load(tmp_path / "model.zip")
     assert loaded.symmetry == "lunar_lander" and loaded._mirror is not None
 
 

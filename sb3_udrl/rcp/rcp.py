@@ -49,6 +49,7 @@ class RCP(CommandAlgorithm):
         target_shift: float,
         replay_buffer_class: type[EpisodicReplayBuffer] | None,
         replay_buffer_kwargs: dict[str, Any] | None,
+        symmetry: str | None,
         overlap_training: bool,
         policy_kwargs: dict[str, Any] | None,
         stats_window_size: int,
@@ -70,6 +71,7 @@ class RCP(CommandAlgorithm):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
+            symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -166,6 +168,9 @@ class RCPR(RCP):
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`; e.g.
         :class:`~sb3_udrl.common.buffers.EpisodicReplayBuffer` keeps the best episodes, as UDRL)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
+    :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``, ``"auto"``): each training sample
+        is reflected with probability 1/2 (see :class:`~sb3_udrl.UDRL`). None: the paper (the default here: not measured
+        for RCP)
     :param overlap_training: run each iteration's gradient steps in a learner process (see :class:`~sb3_udrl.UDRL`)
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
@@ -199,6 +204,7 @@ class RCPR(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -224,6 +230,7 @@ class RCPR(RCP):
             target_shift=target_shift,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
+            symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -333,6 +340,9 @@ class RCPA(RCP):
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
+    :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``, ``"auto"``): each training sample
+        is reflected with probability 1/2 (see :class:`~sb3_udrl.UDRL`). None: the paper (the default here: not measured
+        for RCP)
     :param overlap_training: run each iteration's updates in a learner process (see :class:`~sb3_udrl.UDRL`)
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``value_net_arch``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
@@ -369,6 +379,7 @@ class RCPA(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -394,6 +405,7 @@ class RCPA(RCP):
             target_shift=target_shift,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
+            symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
