@@ -1,10 +1,15 @@
 """The diagnostic probes under benchmarks/ measure what their docs say."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from benchmarks.discovery_probe import correlations, discovery
 from benchmarks.noise_probe import run_start, summarize
 from sb3_udrl import UDRL
+from sb3_udrl.benchmark import MARKER
 
 
 def test_noise_probe_repeats_share_the_start_and_differ_by_the_noise_alone() -> None:
@@ -31,3 +36,37 @@ def test_noise_probe_summary_splits_start_and_noise() -> None:
     assert decided_by_noise["within_start_variance_share"] == pytest.approx(1.0)
     assert decided_by_noise["starts_mixed"] == 2
     assert np.isclose(decided_by_noise["landed_share"], 0.5)
+
+
+def _fake_run(folder: Path, returns: list[float], length: int, eval_means: dict[str, float]) -> None:
+    """A sweep run folder: one Monitor file of equal-length episodes and one evaluation per mode at 3M steps."""
+    folder.mkdir(parents=True)
+    rows = "".join(f"{r},{length},{i}\n" for i, r in enumerate(returns))
+    (folder / "0.monitor.csv").write_text('#{"t_start": 0, "env_id": "LunarLander-v3"}\nr,l,t\n' + rows)
+    modes = {}
+    for mode, mean in eval_means.items():
+        name = "evaluations.npz" if mode == "greedy" else f"{mode}/evaluations.npz"
+        (folder / name).parent.mkdir(exist_ok=True)
+        np.savez(folder / name, timesteps=np.array([3_000_000]), results=np.full((1, 4), mean), ep_lengths=np.ones((1, 4)))
+        modes[name] = mode
+    (folder / MARKER).write_text(json.dumps(dict(eval_modes=modes)))
+
+
+def test_discovery_probe_shares_and_rank_correlation(tmp_path: Path) -> None:
+    # 1000-step episodes: 500 in the first 0.5M steps, 500 in 0.5-1M, then 2000 more up to 3M
+    early_lander = [250.0] * 100 + [-100.0] * 400 + [250.0] * 250 + [-100.0] * 250 + [0.0] * 2000
+    late_lander = [-100.0] * 500 + [250.0] * 50 + [-100.0] * 450 + [0.0] * 2000
+    _fake_run(tmp_path / "early", early_lander, 1000, dict(greedy=230.0, sampled=240.0))
+    _fake_run(tmp_path / "late", late_lander, 1000, dict(greedy=20.0, sampled=10.0))
+    _fake_run(tmp_path / "short", [0.0] * 100, 1000, dict(greedy=0.0))  # 0.1M steps: skipped
+    early = discovery(tmp_path / "early")
+    assert early is not None and discovery(tmp_path / "short") is None
+    assert early["landing_share_0_to_500k"] == pytest.approx(0.2)
+    assert early["landing_share_500k_to_1M"] == pytest.approx(0.5)
+    assert early["time_limit_share_500k_to_1500k"] == 1.0  # every episode has the longest length seen
+    assert early["eval_mean_2500k_to_3M"] == dict(greedy=230.0, sampled=240.0)
+    late = discovery(tmp_path / "late")
+    summary = {"early": early, "late": late, "middle": {**late, "landing_share_0_to_500k": 0.1}}
+    summary["middle"]["eval_mean_2500k_to_3M"] = dict(greedy=100.0, sampled=120.0)
+    ranks = correlations(summary)
+    assert ranks["landing_share_0_to_500k"]["greedy"] == dict(runs=3, spearman=pytest.approx(1.0))

@@ -460,6 +460,35 @@ def test_hold_prob_holds_random_actions_within_an_episode():
             UDRL("MlpPolicy", "CartPole-v1", **{name: bad})
 
 
+def test_hold_action_holds_that_action_only(tmp_path):
+    """hold_action=1 with hold_prob=1: every training action after the warm-up is the held action, while the warm-up's
+    random episodes still draw every action; the setting is saved. An action outside a Discrete space, or Box actions,
+    are refused."""
+
+    class RecordActions(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.actions: dict[bool, list[int]] = {True: [], False: []}
+
+        def _on_step(self) -> bool:
+            self.actions[bool(self.locals["random_actions"])].extend(self.locals["actions"].tolist())
+            return True
+
+    callback = RecordActions()
+    model = UDRL("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), seed=0, hold_prob=1.0, hold_action=1, **TINY)
+    model.learn(2000, callback=callback)
+    assert set(callback.actions[True]) == {0, 1}
+    assert len(callback.actions[False]) > 1000 and set(callback.actions[False]) == {1}
+    model.save(tmp_path / "model.zip")
+    assert UDRL.load(tmp_path / "model.zip").hold_action == 1
+    with pytest.raises(ValueError, match="hold_action=2 is not an action"):
+        UDRL("MlpPolicy", "CartPole-v1", hold_action=2)
+    with pytest.raises(TypeError, match="hold_action must be"):
+        UDRL("MlpPolicy", "CartPole-v1", hold_action=0.5)
+    with pytest.raises(ValueError, match="hold_action=0 is not an action"):
+        UDRL("MlpPolicy", "Pendulum-v1", hold_action=0)
+
+
 def test_hold_fraction_stops_holds_once_the_decay_ends():
     """hold_fraction=0.5: holds start, ever more rarely, in the first half of the budget and never after it."""
     env = make_vec_env("Pendulum-v1", n_envs=2, seed=0, env_kwargs={"max_episode_steps": 23})

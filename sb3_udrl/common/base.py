@@ -98,6 +98,7 @@ class CommandAlgorithm(BaseAlgorithm):
     :param hold_steps: steps an action is held for (``hold_prob``)
     :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
         linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
+    :param hold_action: the action a hold holds (Discrete actions only), e.g. a no-op; None: a uniformly random one
     :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
         ``"lunar_lander"``): each training sample is reflected with probability 1/2. ``"auto"``: the one registered for
         the env's gymnasium id (:data:`~sb3_udrl.common.symmetry.AUTO_SYMMETRIES`), if any, resolved at construction.
@@ -121,6 +122,7 @@ class CommandAlgorithm(BaseAlgorithm):
     hold_prob = 0.0
     hold_steps = 25
     hold_fraction: float | None = None
+    hold_action: int | None = None
     symmetry: str | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
@@ -143,6 +145,7 @@ class CommandAlgorithm(BaseAlgorithm):
         hold_prob: float = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
+        hold_action: int | None = None,
         symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -186,6 +189,14 @@ class CommandAlgorithm(BaseAlgorithm):
         self.hold_prob = check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
         self.hold_steps = check_int("hold_steps", hold_steps)
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
+        self.hold_action = hold_action
+        if hold_action is not None:
+            if isinstance(hold_action, bool) or not isinstance(hold_action, (int, np.integer)):
+                raise TypeError(f"hold_action must be an action of a Discrete space (an int) or None, got {hold_action!r}")
+            space = self.action_space
+            if env is not None and not (isinstance(space, spaces.Discrete) and 0 <= hold_action - space.start < space.n):
+                raise ValueError(f"hold_action={hold_action} is not an action of the action space {self.action_space}")
+            self.hold_action = int(hold_action)
         self.symmetry = symmetry
         if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
             self._resolve_symmetry()
@@ -529,7 +540,8 @@ class CommandAlgorithm(BaseAlgorithm):
                 return actions
         start = (steps_left == 0) & (self._rng.random(len(actions)) < hold_prob)
         if start.any():
-            held_actions[start] = self.policy.random_actions(int(start.sum()))
+            n = int(start.sum())
+            held_actions[start] = self.policy.random_actions(n) if self.hold_action is None else self.hold_action
             steps_left[start] = self.hold_steps
         holding = steps_left > 0
         steps_left[holding] -= 1

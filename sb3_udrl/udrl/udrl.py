@@ -104,6 +104,8 @@ class UDRL(CommandAlgorithm):
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
         episodes only. None: ``hold_prob`` throughout
+    :param hold_action: the action a hold holds (Discrete actions only), e.g. LunarLander's no-op 0, which lets a
+        lander on its legs come to rest and land; None: a uniformly random action
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
         symmetry registered for the env's gymnasium id (LunarLander-v3 with Discrete actions), none for other envs;
@@ -153,6 +155,7 @@ class UDRL(CommandAlgorithm):
         hold_prob: float = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
+        hold_action: int | None = None,
         symmetry: str | None = "auto",
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -179,6 +182,7 @@ class UDRL(CommandAlgorithm):
             hold_prob=hold_prob,
             hold_steps=hold_steps,
             hold_fraction=hold_fraction,
+            hold_action=hold_action,
             symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
