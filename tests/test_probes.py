@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.air_action_probe import ACTIONS, action_shares
 from benchmarks.discovery_probe import correlations, discovery
 from benchmarks.noise_probe import run_start, summarize
 from sb3_udrl import UDRL
@@ -70,3 +71,14 @@ def test_discovery_probe_shares_and_rank_correlation(tmp_path: Path) -> None:
     summary["middle"]["eval_mean_2500k_to_3M"] = dict(greedy=100.0, sampled=120.0)
     ranks = correlations(summary)
     assert ranks["landing_share_0_to_500k"]["greedy"] == dict(runs=3, spearman=pytest.approx(1.0))
+
+
+def test_air_action_probe_counts_every_step_once() -> None:
+    model = UDRL("MlpPolicy", "LunarLander-v3", n_warm_up_episodes=1, seed=0)
+    row = action_shares(model, episodes=2, deterministic=False, air_height=0.2)
+    lengths = [row["air"]["steps"], row["ground"]["steps"]]
+    assert len(row["returns"]) == 2 and min(lengths) > 0  # an untrained lander starts in the air and falls
+    for where in ("air", "ground"):
+        assert sum(row[where][name] for name in ACTIONS) == pytest.approx(1.0)
+    again = action_shares(model, episodes=2, deterministic=True, air_height=0.2)
+    assert again == action_shares(model, episodes=2, deterministic=True, air_height=0.2)  # fixed reset seeds

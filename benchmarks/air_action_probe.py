@@ -1,0 +1,88 @@
+"""
+Which actions a LunarLander agent takes in the air and on the ground. Runs a saved agent (its own evaluation command,
+updated after every step as in ``evaluate_policy``) for ``--episodes`` episodes from fixed reset seeds, greedy and
+sampled, and counts its actions in the air (``y`` above ``--air-height``, no leg touching the ground) and elsewhere.
+An agent that holds the no-op in the air falls without attitude control; a good one uses the side engines there.
+
+Example (an agent trained with held no-ops against one of the default's)::
+
+    python -m benchmarks.air_action_probe benchmarks/logs/probes/udrl_holdnoop/udrl/LunarLander-v3_42/LunarLander-v3.zip \
+        benchmarks/logs/probes/udrl_mirror/udrl/LunarLander-v3_30/LunarLander-v3.zip \
+        -o benchmarks/results/probes/air_actions_udrl_LunarLander-v3.json
+"""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from gymnasium import spaces
+
+from sb3_udrl import UDRL
+from sb3_udrl.common.wrappers import RewardFeedback
+
+ACTIONS = ("noop", "left_engine", "main_engine", "right_engine")
+
+
+def action_shares(
+    model: UDRL, episodes: int, deterministic: bool, air_height: float, first_seed: int = 1000
+) -> dict[str, Any]:
+    """Mean return, and the share of each action among the steps in the air and on or near the ground."""
+    env = gym.make("LunarLander-v3")
+    if isinstance(model.observation_space, spaces.Dict):  # trained through rl-zoo3, with the YAML's RewardFeedback
+        env = RewardFeedback(env)
+    counts = {"air": np.zeros(len(ACTIONS), dtype=np.int64), "ground": np.zeros(len(ACTIONS), dtype=np.int64)}
+    returns = []
+    for episode in range(episodes):
+        obs, _ = env.reset(seed=first_seed + episode)
+        state, episode_start, episode_return, done = None, np.array([True]), 0.0, False
+        while not done:
+            action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
+            episode_start = np.array([False])
+            x = obs["observation"] if isinstance(obs, dict) else obs
+            in_air = x[1] > air_height and x[6] == 0 and x[7] == 0
+            counts["air" if in_air else "ground"][int(action)] += 1
+            obs, reward, terminated, truncated, _ = env.step(int(action))
+            episode_return += float(reward)
+            done = terminated or truncated
+        returns.append(episode_return)
+    env.close()
+    shares = {
+        where: dict(steps=int(n.sum()), **{name: float(k / max(n.sum(), 1)) for name, k in zip(ACTIONS, n, strict=True)})
+        for where, n in counts.items()
+    }
+    return dict(mean_return=float(np.mean(returns)), returns=returns, **shares)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path, help="saved UDRL agents (.zip) of LunarLander-v3")
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument(
+        "--air-height", type=float, default=0.2, help="y (the pad is at 0) above which a step counts as in the air"
+    )
+    parser.add_argument("-o", "--output", type=Path, required=True, help="JSON file to write")
+    args = parser.parse_args()
+
+    th.set_num_threads(1)
+    summary: dict[str, Any] = {}
+    for path in args.models:
+        model = UDRL.load(path, device="cpu")
+        for mode, deterministic in (("greedy", True), ("sampled", False)):
+            row = action_shares(model, args.episodes, deterministic, args.air_height)
+            summary.setdefault(str(path), {})[mode] = row
+            air = row["air"]
+            print(
+                f"{path}  {mode:7s} mean {row['mean_return']:6.0f} | in the air ({air['steps']} steps): "
+                + ", ".join(f"{name} {air[name]:.2f}" for name in ACTIONS)
+            )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(dict(episodes=args.episodes, air_height=args.air_height, models=summary), indent=1))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
