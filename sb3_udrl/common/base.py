@@ -191,12 +191,10 @@ class CommandAlgorithm(BaseAlgorithm):
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
         self.hold_action = hold_action
         if hold_action is not None:
-            if isinstance(hold_action, bool) or not isinstance(hold_action, (int, np.integer)):
-                raise TypeError(f"hold_action must be an action of a Discrete space (an int) or None, got {hold_action!r}")
-            space = self.action_space
-            if env is not None and not (isinstance(space, spaces.Discrete) and 0 <= hold_action - space.start < space.n):
-                raise ValueError(f"hold_action={hold_action} is not an action of the action space {self.action_space}")
-            self.hold_action = int(hold_action)
+            space = self.action_space if env is not None else None
+            self.hold_action = check_int("hold_action", hold_action, minimum=int(getattr(space, "start", 0)))
+            if space is not None and not (isinstance(space, spaces.Discrete) and self.hold_action - space.start < space.n):
+                raise ValueError(f"hold_action={hold_action} is not an action of the action space {space}")
         self.symmetry = symmetry
         if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
             self._resolve_symmetry()
@@ -540,8 +538,8 @@ class CommandAlgorithm(BaseAlgorithm):
                 return actions
         start = (steps_left == 0) & (self._rng.random(len(actions)) < hold_prob)
         if start.any():
-            n = int(start.sum())
-            held_actions[start] = self.policy.random_actions(n) if self.hold_action is None else self.hold_action
+            held = self.policy.random_actions(int(start.sum())) if self.hold_action is None else self.hold_action
+            held_actions[start] = held
             steps_left[start] = self.hold_steps
         holding = steps_left > 0
         steps_left[holding] -= 1
