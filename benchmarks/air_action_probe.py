@@ -3,6 +3,9 @@ Which actions a LunarLander agent takes in the air and on the ground. Runs a sav
 updated after every step as in ``evaluate_policy``) for ``--episodes`` episodes from fixed reset seeds, greedy and
 sampled, and counts its actions in the air (``y`` above ``--air-height``, no leg touching the ground) and elsewhere.
 An agent that holds the no-op in the air falls without attitude control; a good one uses the side engines there.
+Each episode's end is recorded too (how it ended, the last reward, ``x``, the horizontal speed and the angle there), and
+per mode the crashes and how far from the pad (``|x|``) they happened: a lander that drifts sideways and crashes off
+the pad lacks lateral control, one that crashes on the pad lacks the last braking.
 
 Example (an agent trained with held no-ops against one of the default's)::
 
@@ -35,7 +38,7 @@ def action_shares(
     if isinstance(model.observation_space, spaces.Dict):  # trained through rl-zoo3, with the YAML's RewardFeedback
         env = RewardFeedback(env)
     counts = {"air": np.zeros(len(ACTIONS), dtype=np.int64), "ground": np.zeros(len(ACTIONS), dtype=np.int64)}
-    returns = []
+    returns, ends = [], []
     for episode in range(episodes):
         obs, _ = env.reset(seed=first_seed + episode)
         state, episode_start, episode_return, done = None, np.array([True]), 0.0, False
@@ -49,12 +52,23 @@ def action_shares(
             episode_return += float(reward)
             done = terminated or truncated
         returns.append(episode_return)
+        x = obs["observation"] if isinstance(obs, dict) else obs
+        ended = "truncated" if truncated else ("crashed" if reward <= -100 else "landed")  # -100: crash or out of bounds
+        ends.append(dict(ended=ended, last_reward=float(reward), x=float(x[0]), vx=float(x[2]), angle=float(x[4])))
     env.close()
+    crash_x = [abs(end["x"]) for end in ends if end["ended"] == "crashed"]
     shares = {
         where: dict(steps=int(n.sum()), **{name: float(k / max(n.sum(), 1)) for name, k in zip(ACTIONS, n, strict=True)})
         for where, n in counts.items()
     }
-    return dict(mean_return=float(np.mean(returns)), returns=returns, **shares)
+    return dict(
+        mean_return=float(np.mean(returns)),
+        returns=returns,
+        crashes=len(crash_x),
+        crash_abs_x_median=float(np.median(crash_x)) if crash_x else None,
+        ends=ends,
+        **shares,
+    )
 
 
 def main() -> None:
@@ -72,12 +86,14 @@ def main() -> None:
     for path in args.models:
         model = UDRL.load(path, device="cpu")
         for mode, deterministic in (("greedy", True), ("sampled", False)):
+            th.manual_seed(0)  # the sampled actions' stream: reruns give the same numbers
             row = action_shares(model, args.episodes, deterministic, args.air_height)
             summary.setdefault(str(path), {})[mode] = row
             air = row["air"]
             print(
                 f"{path}  {mode:7s} mean {row['mean_return']:6.0f} | in the air ({air['steps']} steps): "
                 + ", ".join(f"{name} {air[name]:.2f}" for name in ACTIONS)
+                + f" | {row['crashes']} crashes, median |x| {row['crash_abs_x_median']}"
             )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(dict(episodes=args.episodes, air_height=args.air_height, models=summary), indent=1))

@@ -78,6 +78,9 @@ def test_air_action_probe_counts_every_step_once() -> None:
     row = action_shares(model, episodes=2, deterministic=False, air_height=0.2)
     lengths = [row["air"]["steps"], row["ground"]["steps"]]
     assert len(row["returns"]) == 2 and min(lengths) > 0  # an untrained lander starts in the air and falls
+    # an untrained lander's episodes end by a crash (or out of bounds), not by the time limit
+    assert [end["ended"] for end in row["ends"]] == ["crashed"] * 2 and row["crashes"] == 2
+    assert row["crash_abs_x_median"] == pytest.approx(np.median([abs(end["x"]) for end in row["ends"]]))
     for where in ("air", "ground"):
         assert sum(row[where][name] for name in ACTIONS) == pytest.approx(1.0)
     again = action_shares(model, episodes=2, deterministic=True, air_height=0.2)

@@ -507,3 +507,57 @@ def test_hold_fraction_stops_holds_once_the_decay_ends():
     assert first > second > 0  # decaying: fewer holds start in the second quarter than in the first
     # the probability is updated after each iteration (2 episodes of 23 steps on 2 envs)
     assert max(starts) < 2000 + 2 * 23
+
+
+@pytest.mark.parametrize(
+    "env_id, expected",
+    [("LunarLander-v3", (0.008, 0.1667, 0)), ("CartPole-v1", (0.0, None, None)), ("LunarLanderSparse-v3", (0.0, None, None))],
+)
+def test_auto_holds_follow_the_env_id(env_id, expected, tmp_path):
+    """hold_prob="auto" resolves at construction to the holds registered for the env id, and is saved resolved."""
+    model = UDRL("MlpPolicy", env_id, hold_prob="auto")
+    assert (model.hold_prob, model.hold_fraction, model.hold_action) == expected
+    model.save(tmp_path / "model.zip")
+    loaded = UDRL.load(tmp_path / "model.zip")
+    assert (loaded.hold_prob, loaded.hold_fraction, loaded.hold_action) == expected
+
+
+def test_auto_holds_keep_what_is_given(tmp_path):
+    """A saved hold_prob is not resolved again at load; hold_fraction / hold_action given with "auto" are kept;
+    anything else than a number or "auto" is refused by name."""
+    explicit = UDRL("MlpPolicy", "LunarLander-v3", hold_prob=0.0)
+    explicit.save(tmp_path / "explicit.zip")  # loading with the env does not resolve "auto" again
+    assert UDRL.load(tmp_path / "explicit.zip", env=make_vec_env("LunarLander-v3")).hold_prob == 0.0
+    model = UDRL("MlpPolicy", "LunarLander-v3", hold_prob="auto", hold_fraction=0.5, hold_action=2)
+    assert (model.hold_prob, model.hold_fraction, model.hold_action) == (0.008, 0.5, 2)
+    with pytest.raises(ValueError, match="hold_prob must be a number in \\[0, 1\\] or 'auto'"):
+        UDRL("MlpPolicy", "CartPole-v1", hold_prob="always")
+
+
+def test_hold_when_starts_holds_on_the_ground_only(tmp_path):
+    """hold_when="lunar_lander_ground" with hold_prob=1: every hold starts at a step where a leg touches the ground,
+    and every such step not already holding starts one; the setting is saved; a name or observations it does not know
+    are refused at construction."""
+    env = make_vec_env("LunarLander-v3", n_envs=4, seed=0)
+    kwargs = dict(TINY, hold_prob=1.0, hold_steps=3, hold_action=0, hold_when="lunar_lander_ground")
+    model = UDRL("MlpPolicy", env, seed=0, **kwargs)
+    hold, starts = model._hold, []
+
+    def record(actions: np.ndarray) -> np.ndarray:
+        free = model._held is None or model._held[1] == 0
+        ground = (model._last_obs[:, 6] > 0) | (model._last_obs[:, 7] > 0)
+        out = hold(actions)
+        starts.append((ground & free, model._held[1] == 2))  # a hold just started: 3 steps, one used
+        return out
+
+    model._hold = record  # type: ignore[method-assign]
+    model.learn(3000)
+    may_start = np.concatenate([may for may, _ in starts])
+    started = np.concatenate([did for _, did in starts])
+    assert started.sum() > 10 and np.array_equal(started, may_start)
+    model.save(tmp_path / "model.zip")
+    assert UDRL.load(tmp_path / "model.zip").hold_when == "lunar_lander_ground"
+    with pytest.raises(ValueError, match="hold_when must be None or one of"):
+        UDRL("MlpPolicy", "LunarLander-v3", hold_when="ground")
+    with pytest.raises(ValueError, match=r"hold_when='lunar_lander_ground' needs Box observations of shape \(8,\)"):
+        UDRL("MlpPolicy", "CartPole-v1", hold_when="lunar_lander_ground")

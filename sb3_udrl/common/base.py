@@ -43,6 +43,7 @@ from stable_baselines3.common.utils import get_linear_fn, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
+from sb3_udrl.common.holds import auto_holds, make_hold_condition
 from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
 from sb3_udrl.common.symmetry import auto_symmetry, make_mirror
@@ -93,12 +94,16 @@ class CommandAlgorithm(BaseAlgorithm):
         reach: the covariate shift of imitation, Ross et al. 2011). 0: every episode samples (the papers)
     :param hold_prob: probability, at each training step of an env that is not holding an action, that it starts
         holding a uniformly random action for ``hold_steps`` steps (exploration in time, like the action repeat of
-        Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration"). 0: every action comes from ``B(s, c)``
-        (the papers)
+        Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration"). ``"auto"``: the holds registered for the
+        env's gymnasium id (:data:`~sb3_udrl.common.holds.AUTO_HOLDS`), which also set ``hold_fraction`` and
+        ``hold_action`` where those are None, or 0 for other envs; resolved at construction. 0: every action comes from
+        ``B(s, c)`` (the papers)
     :param hold_steps: steps an action is held for (``hold_prob``)
     :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
         linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
     :param hold_action: the action a hold holds (Discrete actions only), e.g. a no-op; None: a uniformly random one
+    :param hold_when: where holds may start, by name (:data:`sb3_udrl.common.holds.HOLD_CONDITIONS`, e.g.
+        ``"lunar_lander_ground"``: only while a leg touches the ground); None: anywhere
     :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
         ``"lunar_lander"``): each training sample is reflected with probability 1/2. ``"auto"``: the one registered for
         the env's gymnasium id (:data:`~sb3_udrl.common.symmetry.AUTO_SYMMETRIES`), if any, resolved at construction.
@@ -123,6 +128,7 @@ class CommandAlgorithm(BaseAlgorithm):
     hold_steps = 25
     hold_fraction: float | None = None
     hold_action: int | None = None
+    hold_when: str | None = None
     symmetry: str | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
@@ -142,10 +148,11 @@ class CommandAlgorithm(BaseAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
-        hold_prob: float = 0.0,
+        hold_prob: float | str = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
         hold_action: int | None = None,
+        hold_when: str | None = None,
         symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -186,7 +193,9 @@ class CommandAlgorithm(BaseAlgorithm):
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
         self.greedy_episodes = check_float("greedy_episodes", greedy_episodes, high=1.0, low_inclusive=True)
-        self.hold_prob = check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
+        if isinstance(hold_prob, str) and hold_prob != "auto":
+            raise ValueError(f"hold_prob must be a number in [0, 1] or 'auto', got {hold_prob!r}")
+        self.hold_prob = "auto" if hold_prob == "auto" else check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
         self.hold_steps = check_int("hold_steps", hold_steps)
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
         self.hold_action = hold_action
@@ -195,9 +204,11 @@ class CommandAlgorithm(BaseAlgorithm):
             self.hold_action = check_int("hold_action", hold_action, minimum=int(getattr(space, "start", 0)))
             if space is not None and not (isinstance(space, spaces.Discrete) and self.hold_action - space.start < space.n):
                 raise ValueError(f"hold_action={hold_action} is not an action of the action space {space}")
+        self.hold_when = hold_when
         self.symmetry = symmetry
         if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
             self._resolve_symmetry()
+            self._resolve_holds()
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -236,13 +247,29 @@ class CommandAlgorithm(BaseAlgorithm):
         self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
         self._held: tuple[np.ndarray, np.ndarray] | None = None  # (actions, steps left) of held actions (hold_prob)
         self._resolve_symmetry()
+        self._resolve_holds()
+
+    def _env_id(self) -> str | None:
+        """The gymnasium id of the env (None without an env, or for an env made without one)."""
+        spec = None if self.env is None else self.env.get_attr("spec", [0])[0]
+        return getattr(spec, "id", None)
+
+    def _resolve_holds(self) -> None:
+        """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
+        ``hold_action`` and ``hold_when`` left at None take the registered values. Then build ``hold_when``'s test."""
+        if self.hold_prob == "auto":
+            holds = auto_holds(self._env_id(), self.action_space) or dict(hold_prob=0.0)
+            self.hold_prob = holds["hold_prob"]
+            for name in ("hold_fraction", "hold_action", "hold_when"):
+                if getattr(self, name) is None:
+                    setattr(self, name, holds.get(name))
+        self._hold_condition = make_hold_condition(self.hold_when, base_observation_space(self.observation_space))
 
     def _resolve_symmetry(self) -> None:
         """Replace ``symmetry="auto"`` by the symmetry registered for the env's id (or None), then build its mirror."""
         observation_space = base_observation_space(self.observation_space)
         if self.symmetry == "auto":
-            spec = None if self.env is None else self.env.get_attr("spec", [0])[0]
-            self.symmetry = auto_symmetry(getattr(spec, "id", None), observation_space, self.action_space)
+            self.symmetry = auto_symmetry(self._env_id(), observation_space, self.action_space)
         self._mirror = make_mirror(self.symmetry, observation_space, self.action_space)
 
     def _policy_kwargs(self) -> dict[str, Any]:
@@ -304,6 +331,7 @@ class CommandAlgorithm(BaseAlgorithm):
             "_greedy",
             "_held",
             "_mirror",
+            "_hold_condition",
             "_rng",
             "_train_rng",
             "_learner",
@@ -524,8 +552,9 @@ class CommandAlgorithm(BaseAlgorithm):
         return self._rng.random(n) < self.greedy_episodes
 
     def _hold(self, actions: np.ndarray) -> np.ndarray:
-        """``hold_prob``: envs not holding an action start holding a random one with probability ``hold_prob``; the
-        envs holding one act with it instead of ``actions`` until its ``hold_steps`` steps are used up."""
+        """``hold_prob``: envs not holding an action start holding a random one (or ``hold_action``) with probability
+        ``hold_prob`` (where ``hold_when`` allows, from their current observations); the envs holding one act with it
+        instead of ``actions`` until its ``hold_steps`` steps are used up."""
         if self.hold_prob == 0.0:
             return actions
         if self._held is None:  # reset with the envs' episodes in _setup_learn
@@ -537,6 +566,10 @@ class CommandAlgorithm(BaseAlgorithm):
             if hold_prob <= 0.0 and not steps_left.any():
                 return actions
         start = (steps_left == 0) & (self._rng.random(len(actions)) < hold_prob)
+        if self._hold_condition is not None and start.any():
+            vec_normalize = self._vec_normalize_env
+            obs = self._last_obs if vec_normalize is None else vec_normalize.get_original_obs()
+            start &= self._hold_condition(np.asarray(self._base_obs(obs)))  # type: ignore[arg-type]
         if start.any():
             held = self.policy.random_actions(int(start.sum())) if self.hold_action is None else self.hold_action
             held_actions[start] = held

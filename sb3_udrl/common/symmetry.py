@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
+from sb3_udrl.common.utils import env_family
+
 
 class Mirror:
     """
@@ -108,7 +110,7 @@ def auto_symmetry(env_id: str | None, observation_space: spaces.Space, action_sp
     """
     if env_id is None or not isinstance(action_space, spaces.Discrete):
         return None
-    name = AUTO_SYMMETRIES.get(env_id.split("/")[-1].rsplit("-v", 1)[0])
+    name = AUTO_SYMMETRIES.get(env_family(env_id))
     if name is None:
         return None
     try:

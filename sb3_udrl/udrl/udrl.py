@@ -98,14 +98,19 @@ class UDRL(CommandAlgorithm):
     :param greedy_episodes: fraction of the training episodes that act greedily (the mode of ``B(s, c)``) instead of
         sampling, so that the replay holds the states greedy evaluation visits (0: the paper, every episode samples)
     :param hold_prob: probability, at each training step, that an env not already holding an action starts holding a
-        uniformly random one for ``hold_steps`` steps, so that the replay holds what a held action leads to (a
-        lander that stops firing comes to rest and lands; sampling around a policy rarely does this). 0: the paper
-    :param hold_steps: steps a random action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
+        uniformly random one (or ``hold_action``) for ``hold_steps`` steps, so that the replay holds what a held action
+        leads to (a lander that stops firing comes to rest and lands; sampling around a policy rarely does this).
+        ``"auto"``: the holds registered for the env's gymnasium id (LunarLander-v3: the no-op, 0.008 decaying to 0 over
+        the first sixth of the budget; README, "When the first landings come"), which also set ``hold_fraction`` and
+        ``hold_action`` where those are None; no holds for other envs; resolved at construction. 0: the paper
+    :param hold_steps: steps an action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
         episodes only. None: ``hold_prob`` throughout
     :param hold_action: the action a hold holds (Discrete actions only), e.g. LunarLander's no-op 0, which lets a
         lander on its legs come to rest and land; None: a uniformly random action
+    :param hold_when: where holds may start (``"lunar_lander_ground"``: only while a leg touches the ground, so that
+        no hold is a free fall); None: anywhere
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
         symmetry registered for the env's gymnasium id (LunarLander-v3 with Discrete actions), none for other envs;
@@ -152,10 +157,11 @@ class UDRL(CommandAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
-        hold_prob: float = 0.0,
+        hold_prob: float | str = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
         hold_action: int | None = None,
+        hold_when: str | None = None,
         symmetry: str | None = "auto",
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -183,6 +189,7 @@ class UDRL(CommandAlgorithm):
             hold_steps=hold_steps,
             hold_fraction=hold_fraction,
             hold_action=hold_action,
+            hold_when=hold_when,
             symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
