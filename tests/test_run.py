@@ -511,24 +511,32 @@ def test_hold_fraction_stops_holds_once_the_decay_ends():
 
 @pytest.mark.parametrize(
     "env_id, expected",
-    [("LunarLander-v3", (0.008, 0.1667, 0)), ("CartPole-v1", (0.0, None, None)), ("LunarLanderSparse-v3", (0.0, None, None))],
+    [
+        ("LunarLander-v3", (0.008, 0.333, 0, "lunar_lander_ground")),
+        ("CartPole-v1", (0.0, None, None, None)),
+        ("LunarLanderSparse-v3", (0.0, None, None, None)),
+    ],
 )
 def test_auto_holds_follow_the_env_id(env_id, expected, tmp_path):
-    """hold_prob="auto" resolves at construction to the holds registered for the env id, and is saved resolved."""
-    model = UDRL("MlpPolicy", env_id, hold_prob="auto")
-    assert (model.hold_prob, model.hold_fraction, model.hold_action) == expected
+    """hold_prob="auto" (UDRL's default) resolves at construction to the holds registered for the env id, and is saved
+    resolved."""
+    model = UDRL("MlpPolicy", env_id)
+    names = ("hold_prob", "hold_fraction", "hold_action", "hold_when")
+    assert tuple(getattr(model, name) for name in names) == expected
     model.save(tmp_path / "model.zip")
     loaded = UDRL.load(tmp_path / "model.zip")
-    assert (loaded.hold_prob, loaded.hold_fraction, loaded.hold_action) == expected
+    assert tuple(getattr(loaded, name) for name in names) == expected
 
 
 def test_auto_holds_keep_what_is_given(tmp_path):
-    """A saved hold_prob is not resolved again at load; hold_fraction / hold_action given with "auto" are kept;
+    """An explicit hold_prob (the paper's 0) wins over "auto", also when loading with the env; hold_fraction /
+    hold_action given with "auto" are kept;
     anything else than a number or "auto" is refused by name."""
-    explicit = UDRL("MlpPolicy", "LunarLander-v3", hold_prob=0.0)
-    explicit.save(tmp_path / "explicit.zip")  # loading with the env does not resolve "auto" again
-    assert UDRL.load(tmp_path / "explicit.zip", env=make_vec_env("LunarLander-v3")).hold_prob == 0.0
-    model = UDRL("MlpPolicy", "LunarLander-v3", hold_prob="auto", hold_fraction=0.5, hold_action=2)
+    paper = UDRL("MlpPolicy", "LunarLander-v3", **PAPER_HYPERPARAMS)
+    assert paper.hold_prob == 0.0
+    paper.save(tmp_path / "paper.zip")  # loading with the env does not resolve "auto" again
+    assert UDRL.load(tmp_path / "paper.zip", env=make_vec_env("LunarLander-v3")).hold_prob == 0.0
+    model = UDRL("MlpPolicy", "LunarLander-v3", hold_fraction=0.5, hold_action=2)
     assert (model.hold_prob, model.hold_fraction, model.hold_action) == (0.008, 0.5, 2)
     with pytest.raises(ValueError, match="hold_prob must be a number in \\[0, 1\\] or 'auto'"):
         UDRL("MlpPolicy", "CartPole-v1", hold_prob="always")

@@ -95,9 +95,9 @@ class CommandAlgorithm(BaseAlgorithm):
     :param hold_prob: probability, at each training step of an env that is not holding an action, that it starts
         holding a uniformly random action for ``hold_steps`` steps (exploration in time, like the action repeat of
         Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration"). ``"auto"``: the holds registered for the
-        env's gymnasium id (:data:`~sb3_udrl.common.holds.AUTO_HOLDS`), which also set ``hold_fraction`` and
-        ``hold_action`` where those are None, or 0 for other envs; resolved at construction. 0: every action comes from
-        ``B(s, c)`` (the papers)
+        env's gymnasium id (:data:`~sb3_udrl.common.holds.AUTO_HOLDS`), which also set ``hold_fraction``,
+        ``hold_action`` and ``hold_when`` where those are None, or 0 for other envs; resolved at construction. 0: every
+        action comes from ``B(s, c)`` (the papers)
     :param hold_steps: steps an action is held for (``hold_prob``)
     :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
         linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout

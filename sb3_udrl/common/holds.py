@@ -12,15 +12,17 @@ from sb3_udrl.common.utils import env_family
 
 #: What ``hold_prob="auto"`` uses for an env with Discrete actions, by its gymnasium id without the version: where it
 #: was measured better than no holds on seeds other than those it was chosen on (README, "When the first landings
-#: come"). LunarLander: hold the no-op for 25 steps, starting with probability 0.008 per step, decaying to 0 over the
-#: first sixth of the budget (0.5M of 3M steps), so that a lander on its legs comes to rest and lands. Not the sparse
-#: env nor Box actions (not measured there).
-AUTO_HOLDS: dict[str, dict[str, Any]] = {"LunarLander": dict(hold_prob=0.008, hold_fraction=0.1667, hold_action=0)}
+#: come"). LunarLander: while a leg touches the ground, hold the no-op for 25 steps (the lander comes to rest and lands),
+#: starting with probability 0.008 per step, decaying to 0 over the first third of the budget (1M of 3M steps). Not the
+#: sparse env nor Box actions (not measured there).
+AUTO_HOLDS: dict[str, dict[str, Any]] = {
+    "LunarLander": dict(hold_prob=0.008, hold_fraction=0.333, hold_action=0, hold_when="lunar_lander_ground"),
+}
 
 
 def auto_holds(env_id: str | None, action_space: spaces.Space) -> dict[str, Any] | None:
     """
-    What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction`` and ``hold_action`` of
+    What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction``, ``hold_action`` and ``hold_when`` of
     :data:`AUTO_HOLDS` registered for the env's id when its actions are Discrete and hold that action, else None
     (no holds).
 

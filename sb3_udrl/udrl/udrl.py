@@ -36,6 +36,7 @@ PAPER_HYPERPARAMS: dict[str, Any] = dict(
     command_episodes="all",
     cap_desired_return=False,
     action_bins=None,
+    hold_prob=0.0,
     symmetry=None,
 )
 
@@ -100,9 +101,10 @@ class UDRL(CommandAlgorithm):
     :param hold_prob: probability, at each training step, that an env not already holding an action starts holding a
         uniformly random one (or ``hold_action``) for ``hold_steps`` steps, so that the replay holds what a held action
         leads to (a lander that stops firing comes to rest and lands; sampling around a policy rarely does this).
-        ``"auto"``: the holds registered for the env's gymnasium id (LunarLander-v3: the no-op, 0.008 decaying to 0 over
-        the first sixth of the budget; README, "When the first landings come"), which also set ``hold_fraction`` and
-        ``hold_action`` where those are None; no holds for other envs; resolved at construction. 0: the paper
+        ``"auto"``: the holds registered for the env's gymnasium id (LunarLander-v3: the no-op while a leg touches the
+        ground, 0.008 decaying to 0 over the first third of the budget; README, "When the first landings come"), which
+        also set ``hold_fraction``, ``hold_action`` and ``hold_when`` where those are None; no holds for other envs;
+        resolved at construction. 0: the paper
     :param hold_steps: steps an action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
@@ -157,7 +159,7 @@ class UDRL(CommandAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
-        hold_prob: float | str = 0.0,
+        hold_prob: float | str = "auto",
         hold_steps: int = 25,
         hold_fraction: float | None = None,
         hold_action: int | None = None,
