@@ -538,6 +538,10 @@ def test_auto_holds_keep_what_is_given(tmp_path):
     assert UDRL.load(tmp_path / "paper.zip", env=make_vec_env("LunarLander-v3")).hold_prob == 0.0
     model = UDRL("MlpPolicy", "LunarLander-v3", hold_fraction=0.5, hold_action=2)
     assert (model.hold_prob, model.hold_fraction, model.hold_action) == (0.008, 0.5, 2)
+    changed = gym.wrappers.TransformObservation(  # a wrapper changed the observations "lunar_lander_ground" reads
+        gym.make("LunarLander-v3"), lambda obs: obs[:6], gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
+    )
+    assert UDRL("MlpPolicy", changed).hold_prob == 0.0
     with pytest.raises(ValueError, match="hold_prob must be a number in \\[0, 1\\] or 'auto'"):
         UDRL("MlpPolicy", "CartPole-v1", hold_prob="always")
 

@@ -258,7 +258,8 @@ class CommandAlgorithm(BaseAlgorithm):
         """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
         ``hold_action`` and ``hold_when`` left at None take the registered values. Then build ``hold_when``'s test."""
         if self.hold_prob == "auto":
-            holds = auto_holds(self._env_id(), self.action_space) or dict(hold_prob=0.0)
+            observation_space = base_observation_space(self.observation_space)
+            holds = auto_holds(self._env_id(), observation_space, self.action_space) or dict(hold_prob=0.0)
             self.hold_prob = holds["hold_prob"]
             for name in ("hold_fraction", "hold_action", "hold_when"):
                 if getattr(self, name) is None:

@@ -20,19 +20,24 @@ AUTO_HOLDS: dict[str, dict[str, Any]] = {
 }
 
 
-def auto_holds(env_id: str | None, action_space: spaces.Space) -> dict[str, Any] | None:
+def auto_holds(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, Any] | None:
     """
     What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction``, ``hold_action`` and ``hold_when`` of
-    :data:`AUTO_HOLDS` registered for the env's id when its actions are Discrete and hold that action, else None
-    (no holds).
+    :data:`AUTO_HOLDS` registered for the env's id when its actions are Discrete and hold that action and its
+    observations are the ones ``hold_when`` reads (a wrapper may have changed them), else None (no holds).
 
     :param env_id: the env's gymnasium id (``env.spec.id``), or None
+    :param observation_space: the observations the policy sees (without RewardFeedback's previous reward)
     :param action_space: the env's action space
     """
     if env_id is None or not isinstance(action_space, spaces.Discrete):
         return None
     holds = AUTO_HOLDS.get(env_family(env_id))
     if holds is None or not action_space.start <= holds["hold_action"] < action_space.start + action_space.n:
+        return None
+    try:
+        make_hold_condition(holds.get("hold_when"), observation_space)
+    except ValueError:
         return None
     return dict(holds)
 
