@@ -257,14 +257,14 @@ class CommandAlgorithm(BaseAlgorithm):
     def _resolve_holds(self) -> None:
         """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
         ``hold_action`` and ``hold_when`` left at None take the registered values. Then build ``hold_when``'s test."""
+        observation_space = base_observation_space(self.observation_space)
         if self.hold_prob == "auto":
-            observation_space = base_observation_space(self.observation_space)
             holds = auto_holds(self._env_id(), observation_space, self.action_space) or dict(hold_prob=0.0)
             self.hold_prob = holds["hold_prob"]
             for name in ("hold_fraction", "hold_action", "hold_when"):
                 if getattr(self, name) is None:
                     setattr(self, name, holds.get(name))
-        self._hold_condition = make_hold_condition(self.hold_when, base_observation_space(self.observation_space))
+        self._hold_condition = make_hold_condition(self.hold_when, observation_space)
 
     def _resolve_symmetry(self) -> None:
         """Replace ``symmetry="auto"`` by the symmetry registered for the env's id (or None), then build its mirror."""
