@@ -462,8 +462,8 @@ def test_hold_prob_holds_random_actions_within_an_episode():
 
 def test_hold_action_holds_that_action_only(tmp_path):
     """hold_action=1 with hold_prob=1: every training action after the warm-up is the held action, while the warm-up's
-    random episodes still draw every action; the setting is saved. An action outside a Discrete space, or Box actions,
-    are refused."""
+    random episodes still draw every action; the setting is saved. An action outside a Discrete space, or one that is
+    not an action of a Box space, is refused."""
 
     class RecordActions(BaseCallback):
         def __init__(self) -> None:
@@ -487,6 +487,42 @@ def test_hold_action_holds_that_action_only(tmp_path):
         UDRL("MlpPolicy", "CartPole-v1", hold_action=0.5)
     with pytest.raises(ValueError, match="hold_action=0 is not an action"):
         UDRL("MlpPolicy", "Pendulum-v1", hold_action=0)
+
+
+def test_box_hold_action_holds_that_action(tmp_path):
+    """Box actions: hold_action=[-1.0, 0.0] (LunarLanderContinuous' engines off) with hold_prob=1 makes every training
+    action after the warm-up that action, with binned and with Gaussian actions; saved. Wrong shapes, values outside
+    the bounds and non-numbers are refused."""
+
+    class RecordActions(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.actions: list[np.ndarray] = []
+
+        def _on_step(self) -> bool:
+            if not self.locals["random_actions"]:
+                self.actions.append(np.array(self.locals["actions"]))
+            return True
+
+    for action_bins in (11, None):
+        callback = RecordActions()
+        env = make_vec_env("LunarLanderContinuous-v3", n_envs=2, seed=0)
+        model = UDRL("MlpPolicy", env, seed=0, hold_prob=1.0, hold_action=[-1.0, 0.0], action_bins=action_bins, **TINY)
+        model.learn(1500, callback=callback)
+        assert len(callback.actions) > 100
+        assert all(np.array_equal(a, [[-1.0, 0.0]] * 2) for a in callback.actions)
+    model.save(tmp_path / "model.zip")
+    assert UDRL.load(tmp_path / "model.zip").hold_action == [-1.0, 0.0]
+    for bad, error, match in (
+        ([-1.0], ValueError, r"hold_action=\[-1.0\] is not an action"),
+        ([2.0, 0.0], ValueError, "is not an action of the action space"),
+        (["a", 0.0], TypeError, "hold_action must be an action of the Box"),
+        ("engines off", TypeError, "hold_action must be an action of the Box"),
+    ):
+        with pytest.raises(error, match=match):
+            UDRL("MlpPolicy", "LunarLanderContinuous-v3", hold_action=bad)
+    with pytest.raises(TypeError, match="hold_action must be an int"):
+        UDRL("MlpPolicy", "CartPole-v1", hold_action=[0])
 
 
 def test_hold_fraction_stops_holds_once_the_decay_ends():

@@ -43,7 +43,7 @@ from stable_baselines3.common.utils import get_linear_fn, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
-from sb3_udrl.common.holds import auto_holds, make_hold_condition
+from sb3_udrl.common.holds import auto_holds, check_hold_action, make_hold_condition
 from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
 from sb3_udrl.common.symmetry import auto_symmetry, make_mirror
@@ -101,7 +101,8 @@ class CommandAlgorithm(BaseAlgorithm):
     :param hold_steps: steps an action is held for (``hold_prob``)
     :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
         linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
-    :param hold_action: the action a hold holds (Discrete actions only), e.g. a no-op; None: a uniformly random one
+    :param hold_action: the action a hold holds, e.g. a no-op (an int for Discrete actions, a list of the space's shape
+        for Box actions); None: a uniformly random one
     :param hold_when: where holds may start, by name (:data:`sb3_udrl.common.holds.HOLD_CONDITIONS`, e.g.
         ``"lunar_lander_ground"``: only while a leg touches the ground); None: anywhere
     :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
@@ -127,7 +128,7 @@ class CommandAlgorithm(BaseAlgorithm):
     hold_prob = 0.0
     hold_steps = 25
     hold_fraction: float | None = None
-    hold_action: int | None = None
+    hold_action: int | list[float] | None = None
     hold_when: str | None = None
     symmetry: str | None = None
     policy: CommandPolicy
@@ -151,7 +152,7 @@ class CommandAlgorithm(BaseAlgorithm):
         hold_prob: float | str = 0.0,
         hold_steps: int = 25,
         hold_fraction: float | None = None,
-        hold_action: int | None = None,
+        hold_action: int | list[float] | None = None,
         hold_when: str | None = None,
         symmetry: str | None = None,
         overlap_training: bool = False,
@@ -198,12 +199,7 @@ class CommandAlgorithm(BaseAlgorithm):
         self.hold_prob = "auto" if hold_prob == "auto" else check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
         self.hold_steps = check_int("hold_steps", hold_steps)
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
-        self.hold_action = hold_action
-        if hold_action is not None:
-            space = self.action_space if env is not None else None
-            self.hold_action = check_int("hold_action", hold_action, minimum=int(getattr(space, "start", 0)))
-            if space is not None and not (isinstance(space, spaces.Discrete) and self.hold_action - space.start < space.n):
-                raise ValueError(f"hold_action={hold_action} is not an action of the action space {space}")
+        self.hold_action = check_hold_action(hold_action, self.action_space if env is not None else None)
         self.hold_when = hold_when
         self.symmetry = symmetry
         if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here

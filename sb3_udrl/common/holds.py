@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from sb3_udrl.common.utils import env_family
+from sb3_udrl.common.utils import check_int, env_family
 
 #: What ``hold_prob="auto"`` uses for an env with Discrete actions, by its gymnasium id without the version: where it
 #: was measured better than no holds on seeds other than those it was chosen on (README, "When the first landings
@@ -30,16 +30,47 @@ def auto_holds(env_id: str | None, observation_space: spaces.Space, action_space
     :param observation_space: the observations the policy sees (without RewardFeedback's previous reward)
     :param action_space: the env's action space
     """
-    if env_id is None or not isinstance(action_space, spaces.Discrete):
+    if env_id is None:
         return None
     holds = AUTO_HOLDS.get(env_family(env_id))
-    if holds is None or not action_space.start <= holds["hold_action"] < action_space.start + action_space.n:
+    if holds is None:
         return None
     try:
+        check_hold_action(holds["hold_action"], action_space)
         make_hold_condition(holds.get("hold_when"), observation_space)
-    except ValueError:
+    except (TypeError, ValueError):
         return None
     return dict(holds)
+
+
+def check_hold_action(hold_action: Any, action_space: spaces.Space | None) -> int | list[float] | None:
+    """
+    ``hold_action`` checked against the action space: an int action of a Discrete space, or, for Box actions, a list
+    of floats of the space's shape inside its bounds (e.g. LunarLanderContinuous' engines off, ``[-1.0, 0.0]``).
+    ``TypeError`` / ``ValueError`` naming ``hold_action`` otherwise.
+
+    :param hold_action: the action, or None (a random action)
+    :param action_space: the env's action space; None (no env yet): only the type is checked
+    """
+    if hold_action is None:
+        return None
+    if isinstance(action_space, spaces.Box) or (action_space is None and isinstance(hold_action, (list, tuple, np.ndarray))):
+        if isinstance(hold_action, (str, bytes, bool)):
+            raise TypeError(f"hold_action must be an action of the Box action space, got {hold_action!r}")
+        try:
+            action = np.asarray(hold_action, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"hold_action must be an action of the Box action space, got {hold_action!r}") from error
+        if action_space is not None and not (
+            action.shape == action_space.shape and np.all(action >= action_space.low) and np.all(action <= action_space.high)
+        ):
+            raise ValueError(f"hold_action={hold_action} is not an action of the action space {action_space}")
+        return action.tolist()
+    minimum = int(getattr(action_space, "start", 0))
+    action = check_int("hold_action", hold_action, minimum=minimum)
+    if action_space is not None and not (isinstance(action_space, spaces.Discrete) and action - minimum < action_space.n):
+        raise ValueError(f"hold_action={hold_action} is not an action of the action space {action_space}")
+    return action
 
 
 def lunar_lander_ground(observations: np.ndarray) -> np.ndarray:

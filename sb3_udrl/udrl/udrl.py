@@ -109,8 +109,9 @@ class UDRL(CommandAlgorithm):
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
         episodes only. None: ``hold_prob`` throughout
-    :param hold_action: the action a hold holds (Discrete actions only), e.g. LunarLander's no-op 0, which lets a
-        lander on its legs come to rest and land; None: a uniformly random action
+    :param hold_action: the action a hold holds, e.g. LunarLander's no-op 0, which lets a lander on its legs come to
+        rest and land (an int for Discrete actions; for Box actions a list of the space's shape, e.g. LunarLanderContinuous'
+        engines off ``[-1.0, 0.0]``); None: a uniformly random action
     :param hold_when: where holds may start (``"lunar_lander_ground"``: only while a leg touches the ground, so that
         no hold is a free fall); None: anywhere
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
@@ -162,7 +163,7 @@ class UDRL(CommandAlgorithm):
         hold_prob: float | str = "auto",
         hold_steps: int = 25,
         hold_fraction: float | None = None,
-        hold_action: int | None = None,
+        hold_action: int | list[float] | None = None,
         hold_when: str | None = None,
         symmetry: str | None = "auto",
         overlap_training: bool = False,
