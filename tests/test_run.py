@@ -550,8 +550,8 @@ def test_hold_fraction_stops_holds_once_the_decay_ends():
     [
         ("LunarLander-v3", (0.008, 0.333, 0, "lunar_lander_ground")),
         ("CartPole-v1", (0.0, None, None, None)),
-        ("LunarLanderSparse-v3", (0.0, None, None, None)),
-        ("LunarLanderContinuous-v3", (0.0, None, None, None)),
+        ("LunarLanderSparse-v3", (0.008, 0.333, 0, "lunar_lander_ground")),
+        ("LunarLanderContinuous-v3", (0.008, 0.333, [-1.0, 0.0], "lunar_lander_ground")),
     ],
 )
 def test_auto_holds_follow_the_env_id(env_id, expected, tmp_path):

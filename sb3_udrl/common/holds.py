@@ -10,21 +10,25 @@ from gymnasium import spaces
 
 from sb3_udrl.common.utils import check_int, env_family
 
-#: What ``hold_prob="auto"`` uses for an env with Discrete actions, by its gymnasium id without the version: where it
-#: was measured better than no holds on seeds other than those it was chosen on (README, "When the first landings
-#: come"). LunarLander: while a leg touches the ground, hold the no-op for 25 steps (the lander comes to rest and lands),
-#: starting with probability 0.008 per step, decaying to 0 over the first third of the budget (1M of 3M steps). Not the
-#: sparse env nor Box actions (not measured there).
+#: What ``hold_prob="auto"`` uses, by the env's gymnasium id without the version: where it was measured better than no
+#: holds on seeds other than those it was chosen on (README, "When the first landings come" and "Box actions").
+#: LunarLander: while a leg touches the ground, hold the no-op for 25 steps (the lander comes to rest and lands), starting
+#: with probability 0.008 per step, decaying to 0 over the first third of the budget (1M of 3M steps).
+#: LunarLanderSparse (the sparse env of the UDRL paper): the same. LunarLanderContinuous: the same with both engines off.
 AUTO_HOLDS: dict[str, dict[str, Any]] = {
     "LunarLander": dict(hold_prob=0.008, hold_fraction=0.333, hold_action=0, hold_when="lunar_lander_ground"),
+    "LunarLanderSparse": dict(hold_prob=0.008, hold_fraction=0.333, hold_action=0, hold_when="lunar_lander_ground"),
+    "LunarLanderContinuous": dict(
+        hold_prob=0.008, hold_fraction=0.333, hold_action=[-1.0, 0.0], hold_when="lunar_lander_ground"
+    ),
 }
 
 
 def auto_holds(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, Any] | None:
     """
     What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction``, ``hold_action`` and ``hold_when`` of
-    :data:`AUTO_HOLDS` registered for the env's id when its actions are Discrete and hold that action and its
-    observations are the ones ``hold_when`` reads (a wrapper may have changed them), else None (no holds).
+    :data:`AUTO_HOLDS` registered for the env's id when its action space holds that action and its observations are the
+    ones ``hold_when`` reads (a wrapper may have changed either), else None (no holds).
 
     :param env_id: the env's gymnasium id (``env.spec.id``), or None
     :param observation_space: the observations the policy sees (without RewardFeedback's previous reward)
@@ -36,11 +40,11 @@ def auto_holds(env_id: str | None, observation_space: spaces.Space, action_space
     if holds is None:
         return None
     try:
-        check_hold_action(holds["hold_action"], action_space)
+        hold_action = check_hold_action(holds["hold_action"], action_space)  # a copy: the registry stays as it is
         make_hold_condition(holds.get("hold_when"), observation_space)
     except (TypeError, ValueError):
         return None
-    return dict(holds)
+    return dict(holds, hold_action=hold_action)
 
 
 def check_hold_action(hold_action: Any, action_space: spaces.Space | None) -> int | list[float] | None:
