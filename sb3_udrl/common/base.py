@@ -39,7 +39,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.save_util import load_from_pkl, recursive_getattr, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import get_linear_fn, safe_mean
+from stable_baselines3.common.utils import LinearSchedule, safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
@@ -559,7 +559,7 @@ class CommandAlgorithm(BaseAlgorithm):
         held_actions, steps_left = self._held
         hold_prob = self.hold_prob
         if self.hold_fraction is not None:
-            hold_prob = get_linear_fn(self.hold_prob, 0.0, self.hold_fraction)(self._current_progress_remaining)
+            hold_prob = LinearSchedule(self.hold_prob, 0.0, self.hold_fraction)(self._current_progress_remaining)
             if hold_prob <= 0.0 and not steps_left.any():
                 return actions
         start = (steps_left == 0) & (self._rng.random(len(actions)) < hold_prob)
