@@ -65,9 +65,7 @@ def check_hold_action(hold_action: Any, action_space: spaces.Space | None) -> in
             action = np.asarray(hold_action, dtype=np.float64)
         except (TypeError, ValueError) as error:
             raise TypeError(f"hold_action must be an action of the Box action space, got {hold_action!r}") from error
-        if action_space is not None and not (
-            action.shape == action_space.shape and np.all(action >= action_space.low) and np.all(action <= action_space.high)
-        ):
+        if action_space is not None and not action_space.contains(action.astype(action_space.dtype)):
             raise ValueError(f"hold_action={hold_action} is not an action of the action space {action_space}")
         return action.tolist()
     minimum = int(getattr(action_space, "start", 0))
