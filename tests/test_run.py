@@ -427,7 +427,7 @@ def test_hold_prob_holds_random_actions_within_an_episode():
     """hold_prob=1: every training action after the warm-up is held for hold_steps steps, counted from the episode's
     start (a held action ends with its episode), and drawn from the whole action space."""
 
-    class RecordActions(BaseCallback):
+    class RecordEpisodeActions(BaseCallback):
         def __init__(self) -> None:
             super().__init__()
             self.episodes: list[list[list[np.ndarray]]] = [[[]] for _ in range(2)]
@@ -440,7 +440,7 @@ def test_hold_prob_holds_random_actions_within_an_episode():
                     self.episodes[i].append([])
             return True
 
-    callback = RecordActions()
+    callback = RecordEpisodeActions()
     env = make_vec_env("Pendulum-v1", n_envs=2, seed=0, env_kwargs={"max_episode_steps": 23})
     model = UDRL("MlpPolicy", env, seed=0, hold_prob=1.0, hold_steps=5, **TINY)
     model.learn(3000, callback=callback)
@@ -460,25 +460,28 @@ def test_hold_prob_holds_random_actions_within_an_episode():
             UDRL("MlpPolicy", "CartPole-v1", **{name: bad})
 
 
+class RecordActions(BaseCallback):
+    """The actions of every training step (all envs), split by whether they were the warm-up's random ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.actions: dict[bool, list[np.ndarray]] = {True: [], False: []}
+
+    def _on_step(self) -> bool:
+        self.actions[bool(self.locals["random_actions"])].append(np.array(self.locals["actions"]))
+        return True
+
+
 def test_hold_action_holds_that_action_only(tmp_path):
     """hold_action=1 with hold_prob=1: every training action after the warm-up is the held action, while the warm-up's
     random episodes still draw every action; the setting is saved. An action outside a Discrete space, or one that is
     not an action of a Box space, is refused."""
-
-    class RecordActions(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.actions: dict[bool, list[int]] = {True: [], False: []}
-
-        def _on_step(self) -> bool:
-            self.actions[bool(self.locals["random_actions"])].extend(self.locals["actions"].tolist())
-            return True
-
     callback = RecordActions()
     model = UDRL("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), seed=0, hold_prob=1.0, hold_action=1, **TINY)
     model.learn(2000, callback=callback)
-    assert set(callback.actions[True]) == {0, 1}
-    assert len(callback.actions[False]) > 1000 and set(callback.actions[False]) == {1}
+    random_actions, policy_actions = (np.concatenate(callback.actions[random]).tolist() for random in (True, False))
+    assert set(random_actions) == {0, 1}
+    assert len(policy_actions) > 1000 and set(policy_actions) == {1}
     model.save(tmp_path / "model.zip")
     assert UDRL.load(tmp_path / "model.zip").hold_action == 1
     with pytest.raises(ValueError, match="hold_action=2 is not an action"):
@@ -493,24 +496,13 @@ def test_box_hold_action_holds_that_action(tmp_path):
     """Box actions: hold_action=[-1.0, 0.0] (LunarLanderContinuous' engines off) with hold_prob=1 makes every training
     action after the warm-up that action, with binned and with Gaussian actions; saved. Wrong shapes, values outside
     the bounds and non-numbers are refused."""
-
-    class RecordActions(BaseCallback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.actions: list[np.ndarray] = []
-
-        def _on_step(self) -> bool:
-            if not self.locals["random_actions"]:
-                self.actions.append(np.array(self.locals["actions"]))
-            return True
-
     for action_bins in (11, None):
         callback = RecordActions()
         env = make_vec_env("LunarLanderContinuous-v3", n_envs=2, seed=0)
         model = UDRL("MlpPolicy", env, seed=0, hold_prob=1.0, hold_action=[-1.0, 0.0], action_bins=action_bins, **TINY)
         model.learn(1500, callback=callback)
-        assert len(callback.actions) > 100
-        assert all(np.array_equal(a, [[-1.0, 0.0]] * 2) for a in callback.actions)
+        assert len(callback.actions[False]) > 100
+        assert all(np.array_equal(a, [[-1.0, 0.0]] * 2) for a in callback.actions[False])
     model.save(tmp_path / "model.zip")
     assert UDRL.load(tmp_path / "model.zip").hold_action == [-1.0, 0.0]
     for bad, error, match in (
