@@ -602,3 +602,36 @@ def test_hold_when_starts_holds_on_the_ground_only(tmp_path):
         UDRL("MlpPolicy", "LunarLander-v3", hold_when="ground")
     with pytest.raises(ValueError, match=r"hold_when='lunar_lander_ground' needs Box observations of shape \(8,\)"):
         UDRL("MlpPolicy", "CartPole-v1", hold_when="lunar_lander_ground")
+
+
+def test_hold_elsewhere_prob_holds_random_actions_where_hold_when_does_not(tmp_path):
+    """hold_when="lunar_lander_ground", hold_action=0 and hold_elsewhere_prob=1: every step not already holding starts
+    a hold, of the no-op on the ground and of a random action (all four drawn) in the air; saved. Without hold_when,
+    or outside [0, 1], it is refused by name."""
+    env = make_vec_env("LunarLander-v3", n_envs=4, seed=0)
+    kwargs = dict(TINY, hold_prob=1.0, hold_steps=3, hold_action=0, hold_when="lunar_lander_ground")
+    model = UDRL("MlpPolicy", env, seed=0, hold_elsewhere_prob=1.0, **kwargs)
+    hold, ground_starts, air_starts = model._hold, [], []
+
+    def record(actions: np.ndarray) -> np.ndarray:
+        free = np.ones(len(actions), dtype=bool) if model._held is None else model._held[1] == 0
+        ground = (model._last_obs[:, 6] > 0) | (model._last_obs[:, 7] > 0)
+        out = hold(actions)
+        started = model._held[1] == 2  # a hold just started: 3 steps, one used
+        assert np.array_equal(started, free)  # with both probabilities at 1, every free env starts one
+        ground_starts.extend(out[started & ground].tolist())
+        air_starts.extend(out[started & ~ground].tolist())
+        return out
+
+    model._hold = record  # type: ignore[method-assign]
+    model.learn(3000)
+    assert len(ground_starts) > 10 and set(ground_starts) == {0}
+    assert len(air_starts) > 100 and set(air_starts) == {0, 1, 2, 3}
+    model.save(tmp_path / "model.zip")
+    assert UDRL.load(tmp_path / "model.zip").hold_elsewhere_prob == 1.0
+    assert UDRL("MlpPolicy", "LunarLander-v3", hold_prob=0.0).hold_elsewhere_prob == 0.0
+    with pytest.raises(ValueError, match="hold_elsewhere_prob=0.5 needs hold_when"):
+        UDRL("MlpPolicy", "CartPole-v1", hold_elsewhere_prob=0.5)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="hold_elsewhere_prob"):
+            UDRL("MlpPolicy", "LunarLander-v3", hold_elsewhere_prob=bad)

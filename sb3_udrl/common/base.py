@@ -105,6 +105,10 @@ class CommandAlgorithm(BaseAlgorithm):
         for Box actions); None: a uniformly random one
     :param hold_when: where holds may start, by name (:data:`sb3_udrl.common.holds.HOLD_CONDITIONS`, e.g.
         ``"lunar_lander_ground"``: only while a leg touches the ground); None: anywhere
+    :param hold_elsewhere_prob: probability, at each training step of an env that is not holding an action and where
+        ``hold_when`` does not allow ``hold_action``'s holds, that it starts holding a uniformly random action for
+        ``hold_steps`` steps, decaying over ``hold_fraction`` as ``hold_prob`` does (needs ``hold_when``). None: the
+        registered value with ``hold_prob="auto"``, else 0 (no holds there)
     :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
         ``"lunar_lander"``): each training sample is reflected with probability 1/2. ``"auto"``: the one registered for
         the env's gymnasium id (:data:`~sb3_udrl.common.symmetry.AUTO_SYMMETRIES`), if any, resolved at construction.
@@ -130,6 +134,7 @@ class CommandAlgorithm(BaseAlgorithm):
     hold_fraction: float | None = None
     hold_action: int | list[float] | None = None
     hold_when: str | None = None
+    hold_elsewhere_prob = 0.0
     symmetry: str | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
@@ -154,6 +159,7 @@ class CommandAlgorithm(BaseAlgorithm):
         hold_fraction: float | None = None,
         hold_action: int | list[float] | None = None,
         hold_when: str | None = None,
+        hold_elsewhere_prob: float | None = None,
         symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -201,6 +207,11 @@ class CommandAlgorithm(BaseAlgorithm):
         self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
         self.hold_action = check_hold_action(hold_action, self.action_space if env is not None else None)
         self.hold_when = hold_when
+        self.hold_elsewhere_prob = (
+            None
+            if hold_elsewhere_prob is None
+            else check_float("hold_elsewhere_prob", hold_elsewhere_prob, high=1.0, low_inclusive=True)
+        )
         self.symmetry = symmetry
         if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
             self._resolve_symmetry()
@@ -252,15 +263,23 @@ class CommandAlgorithm(BaseAlgorithm):
 
     def _resolve_holds(self) -> None:
         """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
-        ``hold_action`` and ``hold_when`` left at None take the registered values. Then build ``hold_when``'s test."""
+        ``hold_action``, ``hold_when`` and ``hold_elsewhere_prob`` left at None take the registered values. Then build
+        ``hold_when``'s test."""
         observation_space = base_observation_space(self.observation_space)
         if self.hold_prob == "auto":
             holds = auto_holds(self._env_id(), observation_space, self.action_space) or dict(hold_prob=0.0)
             self.hold_prob = holds["hold_prob"]
-            for name in ("hold_fraction", "hold_action", "hold_when"):
+            for name in ("hold_fraction", "hold_action", "hold_when", "hold_elsewhere_prob"):
                 if getattr(self, name) is None:
                     setattr(self, name, holds.get(name))
+        if self.hold_elsewhere_prob is None:
+            self.hold_elsewhere_prob = 0.0
         self._hold_condition = make_hold_condition(self.hold_when, observation_space)
+        if self.hold_elsewhere_prob > 0.0 and self._hold_condition is None:
+            raise ValueError(
+                f"hold_elsewhere_prob={self.hold_elsewhere_prob} needs hold_when (where hold_action's holds start); "
+                "without it, hold_prob with hold_action=None holds random actions anywhere"
+            )
 
     def _resolve_symmetry(self) -> None:
         """Replace ``symmetry="auto"`` by the symmetry registered for the env's id (or None), then build its mirror."""
@@ -550,27 +569,37 @@ class CommandAlgorithm(BaseAlgorithm):
 
     def _hold(self, actions: np.ndarray) -> np.ndarray:
         """``hold_prob``: envs not holding an action start holding a random one (or ``hold_action``) with probability
-        ``hold_prob`` (where ``hold_when`` allows, from their current observations); the envs holding one act with it
-        instead of ``actions`` until its ``hold_steps`` steps are used up."""
-        if self.hold_prob == 0.0:
+        ``hold_prob`` where ``hold_when`` allows (from their current observations), and a random one with probability
+        ``hold_elsewhere_prob`` where it does not; the envs holding one act with it instead of ``actions`` until its
+        ``hold_steps`` steps are used up."""
+        elsewhere_prob = self.hold_elsewhere_prob or 0.0
+        if self.hold_prob == 0.0 and elsewhere_prob == 0.0:
             return actions
         if self._held is None:  # reset with the envs' episodes in _setup_learn
             self._held = (np.zeros_like(actions), np.zeros(len(actions), dtype=np.int64))
         held_actions, steps_left = self._held
         hold_prob = self.hold_prob
         if self.hold_fraction is not None:
-            hold_prob = LinearSchedule(self.hold_prob, 0.0, self.hold_fraction)(self._current_progress_remaining)
-            if hold_prob <= 0.0 and not steps_left.any():
+            decay = LinearSchedule(1.0, 0.0, self.hold_fraction)(self._current_progress_remaining)
+            hold_prob, elsewhere_prob = hold_prob * decay, elsewhere_prob * decay
+            if hold_prob <= 0.0 and elsewhere_prob <= 0.0 and not steps_left.any():
                 return actions
-        start = (steps_left == 0) & (self._rng.random(len(actions)) < hold_prob)
-        if self._hold_condition is not None and start.any():
+        draw = self._rng.random(len(actions))
+        start = (steps_left == 0) & (draw < hold_prob)
+        start_elsewhere = np.zeros_like(start)
+        if self._hold_condition is not None and (start.any() or elsewhere_prob > 0.0):
             vec_normalize = self._vec_normalize_env
             obs = self._last_obs if vec_normalize is None else vec_normalize.get_original_obs()
-            start &= self._hold_condition(np.asarray(self._base_obs(obs)))  # type: ignore[arg-type]
+            allowed = self._hold_condition(np.asarray(self._base_obs(obs)))  # type: ignore[arg-type]
+            start_elsewhere = (steps_left == 0) & ~allowed & (draw < elsewhere_prob)
+            start &= allowed
         if start.any():
             held = self.policy.random_actions(int(start.sum())) if self.hold_action is None else self.hold_action
             held_actions[start] = held
             steps_left[start] = self.hold_steps
+        if start_elsewhere.any():
+            held_actions[start_elsewhere] = self.policy.random_actions(int(start_elsewhere.sum()))
+            steps_left[start_elsewhere] = self.hold_steps
         holding = steps_left > 0
         steps_left[holding] -= 1
         return np.where(holding.reshape(-1, *[1] * (actions.ndim - 1)), held_actions, actions)

@@ -115,6 +115,10 @@ class UDRL(CommandAlgorithm):
         engines off ``[-1.0, 0.0]``); None: a uniformly random action
     :param hold_when: where holds may start (``"lunar_lander_ground"``: only while a leg touches the ground, so that
         no hold is a free fall); None: anywhere
+    :param hold_elsewhere_prob: with ``hold_when``, the probability per step of starting a hold of a uniformly random
+        action where ``hold_when`` does not hold (in LunarLander: in the air, where a held main engine brakes a
+        fall the policy does not yet brake: the way out of the crash trap; README, "Sparse LunarLander"), decaying as
+        ``hold_prob``. None: the registered value with ``hold_prob="auto"``, else 0 (the paper)
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
         symmetry registered for the env's gymnasium id (LunarLander-v3 with Discrete actions), none for other envs;
@@ -166,6 +170,7 @@ class UDRL(CommandAlgorithm):
         hold_fraction: float | None = None,
         hold_action: int | list[float] | None = None,
         hold_when: str | None = None,
+        hold_elsewhere_prob: float | None = None,
         symmetry: str | None = "auto",
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -194,6 +199,7 @@ class UDRL(CommandAlgorithm):
             hold_fraction=hold_fraction,
             hold_action=hold_action,
             hold_when=hold_when,
+            hold_elsewhere_prob=hold_elsewhere_prob,
             symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
