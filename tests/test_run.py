@@ -540,17 +540,17 @@ def test_hold_fraction_stops_holds_once_the_decay_ends():
 @pytest.mark.parametrize(
     "env_id, expected",
     [
-        ("LunarLander-v3", (0.008, 0.333, 0, "lunar_lander_ground")),
-        ("CartPole-v1", (0.0, None, None, None)),
-        ("LunarLanderSparse-v3", (0.008, 0.333, 0, "lunar_lander_ground")),
-        ("LunarLanderContinuous-v3", (0.008, 0.333, [-1.0, 0.0], "lunar_lander_ground")),
+        ("LunarLander-v3", (0.008, 0.333, 0, "lunar_lander_ground", 0.0)),
+        ("CartPole-v1", (0.0, None, None, None, 0.0)),
+        ("LunarLanderSparse-v3", (0.008, 0.333, 0, "lunar_lander_ground", 0.008)),
+        ("LunarLanderContinuous-v3", (0.008, 0.333, [-1.0, 0.0], "lunar_lander_ground", 0.0)),
     ],
 )
 def test_auto_holds_follow_the_env_id(env_id, expected, tmp_path):
     """hold_prob="auto" (UDRL's default) resolves at construction to the holds registered for the env id, and is saved
     resolved."""
     model = UDRL("MlpPolicy", env_id)
-    names = ("hold_prob", "hold_fraction", "hold_action", "hold_when")
+    names = ("hold_prob", "hold_fraction", "hold_action", "hold_when", "hold_elsewhere_prob")
     assert tuple(getattr(model, name) for name in names) == expected
     model.save(tmp_path / "model.zip")
     loaded = UDRL.load(tmp_path / "model.zip")
@@ -630,7 +630,7 @@ def test_hold_elsewhere_prob_holds_random_actions_where_hold_when_does_not(tmp_p
     model.save(tmp_path / "model.zip")
     assert UDRL.load(tmp_path / "model.zip").hold_elsewhere_prob == 1.0
     assert UDRL("MlpPolicy", "LunarLander-v3", hold_prob=0.0).hold_elsewhere_prob == 0.0
-    with pytest.raises(ValueError, match="hold_elsewhere_prob=0.5 needs hold_when"):
+    with pytest.raises(ValueError, match=r"hold_elsewhere_prob=0\.5 needs hold_when"):
         UDRL("MlpPolicy", "CartPole-v1", hold_elsewhere_prob=0.5)
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="hold_elsewhere_prob"):

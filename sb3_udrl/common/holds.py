@@ -11,13 +11,18 @@ from gymnasium import spaces
 from sb3_udrl.common.utils import check_int, env_family
 
 #: What ``hold_prob="auto"`` uses, by the env's gymnasium id without the version: where it was measured better than no
-#: holds on seeds other than those it was chosen on (README, "When the first landings come" and "Box actions").
+#: holds on seeds other than those it was chosen on (README, "When the first landings come", "Sparse LunarLander" and
+#: "Box actions").
 #: LunarLander: while a leg touches the ground, hold the no-op for 25 steps (the lander comes to rest and lands), starting
 #: with probability 0.008 per step, decaying to 0 over the first third of the budget (1M of 3M steps).
-#: LunarLanderSparse (the sparse env of the UDRL paper): the same. LunarLanderContinuous: the same with both engines off.
+#: LunarLanderSparse (the sparse env of the UDRL paper): the same, and in the air a random action held for 25 steps with
+#: the same probability (a held main engine brakes a fall the policy does not yet brake: the way out of the crash trap;
+#: on LunarLander-v3 these cost greedy evaluation). LunarLanderContinuous: the ground holds with both engines off.
 AUTO_HOLDS: dict[str, dict[str, Any]] = {
     "LunarLander": dict(hold_prob=0.008, hold_fraction=0.333, hold_action=0, hold_when="lunar_lander_ground"),
-    "LunarLanderSparse": dict(hold_prob=0.008, hold_fraction=0.333, hold_action=0, hold_when="lunar_lander_ground"),
+    "LunarLanderSparse": dict(
+        hold_prob=0.008, hold_fraction=0.333, hold_action=0, hold_when="lunar_lander_ground", hold_elsewhere_prob=0.008
+    ),
     "LunarLanderContinuous": dict(
         hold_prob=0.008, hold_fraction=0.333, hold_action=[-1.0, 0.0], hold_when="lunar_lander_ground"
     ),
@@ -26,7 +31,8 @@ AUTO_HOLDS: dict[str, dict[str, Any]] = {
 
 def auto_holds(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, Any] | None:
     """
-    What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction``, ``hold_action`` and ``hold_when`` of
+    What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction``, ``hold_action``, ``hold_when`` and
+    ``hold_elsewhere_prob`` of
     :data:`AUTO_HOLDS` registered for the env's id when its action space holds that action and its observations are the
     ones ``hold_when`` reads (a wrapper may have changed either), else None (no holds).
 

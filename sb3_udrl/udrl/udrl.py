@@ -102,10 +102,11 @@ class UDRL(CommandAlgorithm):
         uniformly random one (or ``hold_action``) for ``hold_steps`` steps, so that the replay holds what a held action
         leads to (a lander that stops firing comes to rest and lands; sampling around a policy rarely does this).
         ``"auto"``: the holds registered for the env's gymnasium id (LunarLander-v3: the no-op while a leg touches the
-        ground, 0.008 decaying to 0 over the first third of the budget; README, "When the first landings come"; the
-        same on LunarLanderSparse-v3, and with both engines off, ``[-1.0, 0.0]``, on LunarLanderContinuous-v3), which
-        also set ``hold_fraction``, ``hold_action`` and ``hold_when`` where those are None; no holds for other envs;
-        resolved at construction. 0: the paper
+        ground, 0.008 decaying to 0 over the first third of the budget; README, "When the first landings come"; on
+        LunarLanderSparse-v3 the same and random actions in the air, README, "Sparse LunarLander"; on
+        LunarLanderContinuous-v3 the ground holds with both engines off, ``[-1.0, 0.0]``), which also set
+        ``hold_fraction``, ``hold_action``, ``hold_when`` and ``hold_elsewhere_prob`` where those are None; no holds
+        for other envs; resolved at construction. 0: the paper
     :param hold_steps: steps an action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
