@@ -32,9 +32,8 @@ AUTO_HOLDS: dict[str, dict[str, Any]] = {
 def auto_holds(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> dict[str, Any] | None:
     """
     What ``hold_prob="auto"`` stands for: the ``hold_prob``, ``hold_fraction``, ``hold_action``, ``hold_when`` and
-    ``hold_elsewhere_prob`` of
-    :data:`AUTO_HOLDS` registered for the env's id when its action space holds that action and its observations are the
-    ones ``hold_when`` reads (a wrapper may have changed either), else None (no holds).
+    ``hold_elsewhere_prob`` of :data:`AUTO_HOLDS` registered for the env's id when its action space holds that action
+    and its observations are the ones ``hold_when`` reads (a wrapper may have changed either), else None (no holds).
 
     :param env_id: the env's gymnasium id (``env.spec.id``), or None
     :param observation_space: the observations the policy sees (without RewardFeedback's previous reward)
