@@ -584,15 +584,14 @@ class CommandAlgorithm(BaseAlgorithm):
             hold_prob, elsewhere_prob = hold_prob * decay, elsewhere_prob * decay
             if hold_prob <= 0.0 and elsewhere_prob <= 0.0 and not steps_left.any():
                 return actions
-        draw = self._rng.random(len(actions))
-        start = (steps_left == 0) & (draw < hold_prob)
-        start_elsewhere = np.zeros_like(start)
-        if self._hold_condition is not None and (start.any() or elsewhere_prob > 0.0):
+        draw, free = self._rng.random(len(actions)), steps_left == 0
+        start, start_elsewhere = free & (draw < hold_prob), free & (draw < elsewhere_prob)
+        if self._hold_condition is not None and (start | start_elsewhere).any():
             vec_normalize = self._vec_normalize_env
             obs = self._last_obs if vec_normalize is None else vec_normalize.get_original_obs()
             allowed = self._hold_condition(np.asarray(self._base_obs(obs)))  # type: ignore[arg-type]
-            start_elsewhere = (steps_left == 0) & ~allowed & (draw < elsewhere_prob)
             start &= allowed
+            start_elsewhere &= ~allowed
         if start.any():
             held = self.policy.random_actions(int(start.sum())) if self.hold_action is None else self.hold_action
             held_actions[start] = held
