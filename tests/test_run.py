@@ -635,3 +635,31 @@ def test_hold_elsewhere_prob_holds_random_actions_where_hold_when_does_not(tmp_p
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match="hold_elsewhere_prob"):
             UDRL("MlpPolicy", "LunarLander-v3", hold_elsewhere_prob=bad)
+
+
+def test_hold_elsewhere_fraction_ends_the_holds_in_the_air_first(tmp_path):
+    """hold_elsewhere_fraction=0.5 with hold_fraction=None: holds in the air start only over the first half of the
+    budget, holds on the ground throughout; saved; None follows hold_fraction; outside (0, 1] it is refused by name."""
+    env = make_vec_env("LunarLander-v3", n_envs=4, seed=0)
+    kwargs = dict(TINY, hold_prob=1.0, hold_steps=3, hold_action=0, hold_when="lunar_lander_ground")
+    model = UDRL("MlpPolicy", env, seed=0, hold_elsewhere_prob=1.0, hold_elsewhere_fraction=0.5, **kwargs)
+    hold, ground_starts, air_starts = model._hold, [], []
+
+    def record(actions: np.ndarray) -> np.ndarray:
+        ground = (model._last_obs[:, 6] > 0) | (model._last_obs[:, 7] > 0)
+        out = hold(actions)
+        started = model._held[1] == 2  # a hold just started: 3 steps, one used
+        ground_starts.extend([model._current_progress_remaining] * int((started & ground).sum()))
+        air_starts.extend([model._current_progress_remaining] * int((started & ~ground).sum()))
+        return out
+
+    model._hold = record  # type: ignore[method-assign]
+    model.learn(6000)
+    assert len(air_starts) > 100 and min(air_starts) > 0.5  # the decay reaches 0 at half the budget
+    assert sum(progress < 0.5 for progress in ground_starts) > 10
+    model.save(tmp_path / "model.zip")
+    assert UDRL.load(tmp_path / "model.zip").hold_elsewhere_fraction == 0.5
+    assert UDRL("MlpPolicy", "LunarLanderSparse-v3").hold_elsewhere_fraction is None  # hold_fraction's decay
+    for bad in (0.0, 1.5):
+        with pytest.raises(ValueError, match="hold_elsewhere_fraction"):
+            UDRL("MlpPolicy", "LunarLander-v3", hold_elsewhere_fraction=bad)

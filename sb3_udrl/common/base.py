@@ -109,6 +109,8 @@ class CommandAlgorithm(BaseAlgorithm):
         ``hold_when`` does not allow ``hold_action``'s holds, that it starts holding a uniformly random action for
         ``hold_steps`` steps, decaying over ``hold_fraction`` as ``hold_prob`` does (needs ``hold_when``). None: the
         registered value with ``hold_prob="auto"``, else 0 (no holds there)
+    :param hold_elsewhere_fraction: fraction of the training budget over which ``hold_elsewhere_prob`` decays linearly
+        to 0; None: ``hold_fraction``'s decay (the registered value with ``hold_prob="auto"`` where there is one)
     :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
         ``"lunar_lander"``): each training sample is reflected with probability 1/2. ``"auto"``: the one registered for
         the env's gymnasium id (:data:`~sb3_udrl.common.symmetry.AUTO_SYMMETRIES`), if any, resolved at construction.
@@ -135,6 +137,7 @@ class CommandAlgorithm(BaseAlgorithm):
     hold_action: int | list[float] | None = None
     hold_when: str | None = None
     hold_elsewhere_prob = 0.0
+    hold_elsewhere_fraction: float | None = None
     symmetry: str | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
@@ -160,6 +163,7 @@ class CommandAlgorithm(BaseAlgorithm):
         hold_action: int | list[float] | None = None,
         hold_when: str | None = None,
         hold_elsewhere_prob: float | None = None,
+        hold_elsewhere_fraction: float | None = None,
         symmetry: str | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -212,6 +216,11 @@ class CommandAlgorithm(BaseAlgorithm):
             if hold_elsewhere_prob is None
             else check_float("hold_elsewhere_prob", hold_elsewhere_prob, high=1.0, low_inclusive=True)
         )
+        self.hold_elsewhere_fraction = (
+            None
+            if hold_elsewhere_fraction is None
+            else check_float("hold_elsewhere_fraction", hold_elsewhere_fraction, high=1.0)
+        )
         self.symmetry = symmetry
         if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
             self._resolve_symmetry()
@@ -263,13 +272,14 @@ class CommandAlgorithm(BaseAlgorithm):
 
     def _resolve_holds(self) -> None:
         """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
-        ``hold_action``, ``hold_when`` and ``hold_elsewhere_prob`` left at None take the registered values. Then build
+        ``hold_action``, ``hold_when``, ``hold_elsewhere_prob`` and ``hold_elsewhere_fraction`` left at None take the
+        registered values. Then build
         ``hold_when``'s test."""
         observation_space = base_observation_space(self.observation_space)
         if self.hold_prob == "auto":
             holds = auto_holds(self._env_id(), observation_space, self.action_space) or dict(hold_prob=0.0)
             self.hold_prob = holds["hold_prob"]
-            for name in ("hold_fraction", "hold_action", "hold_when", "hold_elsewhere_prob"):
+            for name in ("hold_fraction", "hold_action", "hold_when", "hold_elsewhere_prob", "hold_elsewhere_fraction"):
                 if getattr(self, name) is None:
                     setattr(self, name, holds.get(name))
         if self.hold_elsewhere_prob is None:
@@ -578,12 +588,14 @@ class CommandAlgorithm(BaseAlgorithm):
         if self._held is None:  # reset with the envs' episodes in _setup_learn
             self._held = (np.zeros_like(actions), np.zeros(len(actions), dtype=np.int64))
         held_actions, steps_left = self._held
-        hold_prob = self.hold_prob
+        hold_prob, progress_remaining = self.hold_prob, self._current_progress_remaining
         if self.hold_fraction is not None:
-            decay = LinearSchedule(1.0, 0.0, self.hold_fraction)(self._current_progress_remaining)
-            hold_prob, elsewhere_prob = hold_prob * decay, elsewhere_prob * decay
-            if hold_prob <= 0.0 and elsewhere_prob <= 0.0 and not steps_left.any():
-                return actions
+            hold_prob *= LinearSchedule(1.0, 0.0, self.hold_fraction)(progress_remaining)
+        elsewhere_fraction = self.hold_fraction if self.hold_elsewhere_fraction is None else self.hold_elsewhere_fraction
+        if elsewhere_fraction is not None:
+            elsewhere_prob *= LinearSchedule(1.0, 0.0, elsewhere_fraction)(progress_remaining)
+        if hold_prob <= 0.0 and elsewhere_prob <= 0.0 and not steps_left.any():
+            return actions
         draw, free = self._rng.random(len(actions)), steps_left == 0
         start, start_elsewhere = free & (draw < hold_prob), free & (draw < elsewhere_prob)
         if self._hold_condition is not None and (start | start_elsewhere).any():

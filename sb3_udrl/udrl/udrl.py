@@ -105,7 +105,8 @@ class UDRL(CommandAlgorithm):
         ground, 0.008 decaying to 0 over the first third of the budget; README, "When the first landings come"; on
         LunarLanderSparse-v3 the same and random actions in the air, README, "Sparse LunarLander"; on
         LunarLanderContinuous-v3 the ground holds with both engines off, ``[-1.0, 0.0]``), which also set
-        ``hold_fraction``, ``hold_action``, ``hold_when`` and ``hold_elsewhere_prob`` where those are None; no holds
+        ``hold_fraction``, ``hold_action``, ``hold_when``, ``hold_elsewhere_prob`` and ``hold_elsewhere_fraction`` where
+        those are None; no holds
         for other envs; resolved at construction. 0: the paper
     :param hold_steps: steps an action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
@@ -120,6 +121,9 @@ class UDRL(CommandAlgorithm):
         action where ``hold_when`` does not hold (in LunarLander: in the air, where a held main engine brakes a
         fall the policy does not yet brake: the way out of the crash trap; README, "Sparse LunarLander"), decaying as
         ``hold_prob``. None: the registered value with ``hold_prob="auto"``, else 0 (the paper)
+    :param hold_elsewhere_fraction: fraction of the training budget over which ``hold_elsewhere_prob`` decays to 0
+        (the holds in the air are needed only until the first braked descents); None: ``hold_fraction``'s decay (the
+        registered value with ``hold_prob="auto"`` where there is one)
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
         symmetry registered for the env's gymnasium id (LunarLander-v3 with Discrete actions), none for other envs;
@@ -172,6 +176,7 @@ class UDRL(CommandAlgorithm):
         hold_action: int | list[float] | None = None,
         hold_when: str | None = None,
         hold_elsewhere_prob: float | None = None,
+        hold_elsewhere_fraction: float | None = None,
         symmetry: str | None = "auto",
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -201,6 +206,7 @@ class UDRL(CommandAlgorithm):
             hold_action=hold_action,
             hold_when=hold_when,
             hold_elsewhere_prob=hold_elsewhere_prob,
+            hold_elsewhere_fraction=hold_elsewhere_fraction,
             symmetry=symmetry,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
