@@ -12,6 +12,12 @@ Example (an agent trained with held no-ops against one of the default's)::
     python -m benchmarks.air_action_probe benchmarks/logs/probes/udrl_holdnoop/udrl/LunarLander-v3_42/LunarLander-v3.zip \
         benchmarks/logs/probes/udrl_mirror/udrl/LunarLander-v3_30/LunarLander-v3.zip \
         -o benchmarks/results/probes/air_actions_udrl_LunarLander-v3.json
+
+On the sparse env (``--env LunarLanderSparse-v3``; the episode's end is read from the lander, not the last reward)::
+
+    python -m benchmarks.air_action_probe \
+        benchmarks/logs/probes/udrl_holdair/udrl/LunarLanderSparse-v3_5{0,1,2}/LunarLanderSparse-v3.zip \
+        --env LunarLanderSparse-v3 --episodes 30 -o benchmarks/results/probes/air_actions_udrl_LunarLanderSparse-v3.json
 """
 
 import argparse
@@ -31,10 +37,15 @@ ACTIONS = ("noop", "left_engine", "main_engine", "right_engine")
 
 
 def action_shares(
-    model: UDRL, episodes: int, deterministic: bool, air_height: float, first_seed: int = 1000
+    model: UDRL,
+    episodes: int,
+    deterministic: bool,
+    air_height: float,
+    first_seed: int = 1000,
+    env_id: str = "LunarLander-v3",
 ) -> dict[str, Any]:
     """Mean return, and the share of each action among the steps in the air and on or near the ground."""
-    env = gym.make("LunarLander-v3")
+    env = gym.make(env_id)
     if isinstance(model.observation_space, spaces.Dict):  # trained through rl-zoo3, with the YAML's RewardFeedback
         env = RewardFeedback(env)
     counts = {"air": np.zeros(len(ACTIONS), dtype=np.int64), "ground": np.zeros(len(ACTIONS), dtype=np.int64)}
@@ -53,7 +64,9 @@ def action_shares(
             done = terminated or truncated
         returns.append(episode_return)
         x = obs["observation"] if isinstance(obs, dict) else obs
-        ended = "truncated" if truncated else ("crashed" if reward <= -100 else "landed")  # -100: crash or out of bounds
+        # The env ends an episode landed when the lander comes to rest, crashed otherwise (a crash, or out of bounds);
+        # by the lander's state, not the last reward, which the sparse env makes the whole return
+        ended = "truncated" if truncated else ("crashed" if env.unwrapped.lander.awake else "landed")
         ends.append(dict(ended=ended, last_reward=float(reward), x=float(x[0]), vx=float(x[2]), angle=float(x[4])))
     env.close()
     crash_x = [abs(end["x"]) for end in ends if end["ended"] == "crashed"]
@@ -65,6 +78,7 @@ def action_shares(
         mean_return=float(np.mean(returns)),
         returns=returns,
         crashes=len(crash_x),
+        crashes_left=sum(end["ended"] == "crashed" and end["x"] < 0 for end in ends),  # an agent weak on one side
         crash_abs_x_median=float(np.median(crash_x)) if crash_x else None,
         ends=ends,
         **shares,
@@ -74,6 +88,9 @@ def action_shares(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", type=Path, help="saved UDRL agents (.zip) of LunarLander-v3")
+    parser.add_argument(
+        "--env", default="LunarLander-v3", help="the env the agents were trained on (e.g. LunarLanderSparse-v3)"
+    )
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument(
         "--air-height", type=float, default=0.2, help="y (the pad is at 0) above which a step counts as in the air"
@@ -87,16 +104,18 @@ def main() -> None:
         model = UDRL.load(path, device="cpu")
         for mode, deterministic in (("greedy", True), ("sampled", False)):
             th.manual_seed(0)  # the sampled actions' stream: reruns give the same numbers
-            row = action_shares(model, args.episodes, deterministic, args.air_height)
+            row = action_shares(model, args.episodes, deterministic, args.air_height, env_id=args.env)
             summary.setdefault(str(path), {})[mode] = row
             air = row["air"]
             print(
                 f"{path}  {mode:7s} mean {row['mean_return']:6.0f} | in the air ({air['steps']} steps): "
                 + ", ".join(f"{name} {air[name]:.2f}" for name in ACTIONS)
-                + f" | {row['crashes']} crashes, median |x| {row['crash_abs_x_median']}"
+                + f" | {row['crashes']} crashes ({row['crashes_left']} left), median |x| {row['crash_abs_x_median']}"
             )
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(dict(episodes=args.episodes, air_height=args.air_height, models=summary), indent=1))
+    args.output.write_text(
+        json.dumps(dict(env=args.env, episodes=args.episodes, air_height=args.air_height, models=summary), indent=1)
+    )
     print(f"wrote {args.output}")
 
 
