@@ -126,7 +126,8 @@ class UDRL(CommandAlgorithm):
         registered value with ``hold_prob="auto"`` where there is one)
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
-        symmetry registered for the env's gymnasium id (LunarLander-v3 with Discrete actions), none for other envs;
+        symmetry registered for the env's gymnasium id (LunarLander-v3 and LunarLanderSparse-v3 with Discrete actions),
+        none for other envs;
         resolved at construction, so ``model.symmetry`` says which. None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
