@@ -273,8 +273,7 @@ class CommandAlgorithm(BaseAlgorithm):
     def _resolve_holds(self) -> None:
         """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
         ``hold_action``, ``hold_when``, ``hold_elsewhere_prob`` and ``hold_elsewhere_fraction`` left at None take the
-        registered values. Then build
-        ``hold_when``'s test."""
+        registered values. Then build ``hold_when``'s test."""
         observation_space = base_observation_space(self.observation_space)
         if self.hold_prob == "auto":
             holds = auto_holds(self._env_id(), observation_space, self.action_space) or dict(hold_prob=0.0)

@@ -106,8 +106,7 @@ class UDRL(CommandAlgorithm):
         LunarLanderSparse-v3 the same and random actions in the air, README, "Sparse LunarLander"; on
         LunarLanderContinuous-v3 the ground holds with both engines off, ``[-1.0, 0.0]``), which also set
         ``hold_fraction``, ``hold_action``, ``hold_when``, ``hold_elsewhere_prob`` and ``hold_elsewhere_fraction`` where
-        those are None; no holds
-        for other envs; resolved at construction. 0: the paper
+        those are None; no holds for other envs; resolved at construction. 0: the paper
     :param hold_steps: steps an action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
     :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
         ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
@@ -127,8 +126,7 @@ class UDRL(CommandAlgorithm):
     :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
         with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
         symmetry registered for the env's gymnasium id (LunarLander-v3 and LunarLanderSparse-v3 with Discrete actions),
-        none for other envs;
-        resolved at construction, so ``model.symmetry`` says which. None: the paper
+        none for other envs; resolved at construction, so ``model.symmetry`` says which. None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
