@@ -1,7 +1,9 @@
 """
 A long run's evaluations summarised per stretch of env steps: for each window ``(end - width, end]``, the mean of the
-evaluation means in it, the share of evaluation episodes with a negative return and the worst episode, in each
-evaluation mode the sweep runner recorded (its ``benchmark.json``: greedy and sampled).
+evaluation means in it, the share of evaluation episodes with a negative return, the worst episode and its length, and
+the longest episode below -100, in each evaluation mode the sweep runner recorded (its ``benchmark.json``: greedy and
+sampled). On LunarLander a crash ends an episode within a few hundred steps; a long episode far below -100 is a lander
+that flies away.
 
 Example (the 10M-step runs)::
 
@@ -24,13 +26,14 @@ def windows(run_folder: Path, ends: list[float], width: float) -> dict[str, Any]
     out: dict[str, Any] = {}
     for name, mode in json.loads((run_folder / MARKER).read_text())["eval_modes"].items():
         data = np.load(run_folder / name)
-        steps, results = data["timesteps"], data["results"]
+        steps, results, lengths = data["timesteps"], data["results"], data["ep_lengths"]
         rows = []
         for end in ends:
             inside = (steps > end - width) & (steps <= end)
             if not inside.any():
                 continue
-            episodes = results[inside]
+            episodes, episode_lengths = results[inside], lengths[inside]
+            below = episode_lengths[episodes < -100]
             rows.append(
                 dict(
                     end=int(end),
@@ -38,6 +41,9 @@ def windows(run_folder: Path, ends: list[float], width: float) -> dict[str, Any]
                     mean=float(episodes.mean(axis=1).mean()),
                     negative_share=float((episodes < 0).mean()),
                     worst_episode=float(episodes.min()),
+                    worst_episode_steps=int(episode_lengths.flat[episodes.argmin()]),
+                    below_minus_100=int(below.size),
+                    longest_below_minus_100=int(below.max()) if below.size else None,
                 )
             )
         out[mode] = dict(last_step=int(steps[-1]), last_mean=float(results[-1].mean()), windows=rows)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.air_action_probe import ACTIONS, action_shares
+from benchmarks.air_action_probe import ACTIONS, action_shares, plain_crashes
 from benchmarks.discovery_probe import correlations, discovery
 from benchmarks.noise_probe import run_start, summarize
 from sb3_udrl import UDRL
@@ -83,5 +83,17 @@ def test_air_action_probe_counts_every_step_once() -> None:
     assert row["crash_abs_x_median"] == pytest.approx(np.median([abs(end["x"]) for end in row["ends"]]))
     for where in ("air", "ground"):
         assert sum(row[where][name] for name in ACTIONS) == pytest.approx(1.0)
+    # each end carries its episode's return and length; the steps add up to the steps counted in and out of the air
+    assert [end["return"] for end in row["ends"]] == row["returns"] and sum(lengths) == sum(e["steps"] for e in row["ends"])
+    assert row["below_minus_100"] == [end for end in row["ends"] if end["return"] < -100]
     again = action_shares(model, episodes=2, deterministic=True, air_height=0.2)
     assert again == action_shares(model, episodes=2, deterministic=True, air_height=0.2)  # fixed reset seeds
+
+
+def test_plain_crashes_hold_one_action_and_crash() -> None:
+    reference = plain_crashes("LunarLander-v3", episodes=3)
+    assert set(reference) == {"noop", "left_engine", "right_engine"}  # the main engine held flies away, not a crash
+    for row in reference.values():
+        assert row["min"] <= row["median"] <= row["max"] < 100 and 40 < row["median_steps"] < 200  # a fall, not a landing
+    # a side engine held turns the lander over: its crash scores far below the no-op's fall
+    assert reference["left_engine"]["median"] < reference["noop"]["median"] - 100
