@@ -48,7 +48,7 @@ SCREEN_EDGE = 1.0  # LunarLander ends an episode as a crash when |x| >= 1 (the l
 
 
 def action_shares(
-    model: UDRL,
+    model: "UDRL | HeldAction",
     episodes: int,
     deterministic: bool,
     air_height: float,
@@ -114,29 +114,32 @@ def episode_end(ended: str, episode_return: float, steps: int, reward: float, x:
     )
 
 
-def plain_crashes(env_id: str, episodes: int, first_seed: int = 1000) -> dict[str, Any]:
+class HeldAction:
+    """Stands in for an agent in :func:`action_shares`: the same action at every step."""
+
+    def __init__(self, action: int, observation_space: spaces.Space) -> None:
+        self.action, self.observation_space = action, observation_space
+
+    def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> tuple:
+        return self.action, state
+
+
+def plain_crashes(env_id: str, episodes: int, air_height: float = 0.2) -> dict[str, Any]:
     """Returns and lengths of the episodes from the same resets with one action held throughout: plain crashes."""
     env = gym.make(env_id)
+    observation_space = env.observation_space
+    env.close()
     reference = {}
     for action, name in enumerate(ACTIONS):
         if name == "main_engine":  # held, it flies away: not a crash
             continue
-        returns, lengths = [], []
-        for episode in range(episodes):
-            env.reset(seed=first_seed + episode)
-            episode_return, steps, done = 0.0, 0, False
-            while not done:
-                _, reward, terminated, truncated, _ = env.step(action)
-                episode_return, steps, done = episode_return + float(reward), steps + 1, terminated or truncated
-            returns.append(episode_return)
-            lengths.append(steps)
+        row = action_shares(HeldAction(action, observation_space), episodes, True, air_height, env_id=env_id)
         reference[name] = dict(
-            min=float(np.min(returns)),
-            median=float(np.median(returns)),
-            max=float(np.max(returns)),
-            median_steps=float(np.median(lengths)),
+            min=float(np.min(row["returns"])),
+            median=float(np.median(row["returns"])),
+            max=float(np.max(row["returns"])),
+            median_steps=float(np.median([end["steps"] for end in row["ends"]])),
         )
-    env.close()
     return reference
 
 
@@ -158,7 +161,7 @@ def main() -> None:
 
     th.set_num_threads(1)
     summary: dict[str, Any] = {}
-    reference = plain_crashes(args.env, args.episodes) if args.reference else None
+    reference = plain_crashes(args.env, args.episodes, args.air_height) if args.reference else None
     for name, row in (reference or {}).items():
         print(f"held {name:12s}: returns {row['min']:6.0f} .. {row['max']:6.0f} (median {row['median']:.0f})")
     for path in args.models:
