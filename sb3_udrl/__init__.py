@@ -1,7 +1,7 @@
 """Reward-conditioned reinforcement learning (Upside-Down RL, Reward-Conditioned Policies) for Stable-Baselines3."""
 
-from sb3_udrl.common.envs import SPARSE_LUNAR_LANDER_ID, register_envs
 from sb3_udrl.common.wrappers import RewardFeedback, SparseReward
+from sb3_udrl.envs import SPARSE_LUNAR_LANDER_ID, register_envs
 from sb3_udrl.rcp import RCPA, RCPR
 from sb3_udrl.udrl import UDRL
 

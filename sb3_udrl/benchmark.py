@@ -80,14 +80,14 @@ class Run(NamedTuple):
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Planning
-def _zoo_entries(algo: str) -> tuple[Path, dict[str, Any]]:
-    """The hyperparameter file rl-zoo3 would use for ``algo`` and its entries."""
+def _zoo_entries(algo: str, conf: Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The hyperparameter file rl-zoo3 would use for ``algo`` (``conf`` instead for sb3_udrl's) and its entries."""
     import yaml
 
     from sb3_udrl.zoo import ZOO_ALGOS, default_config
 
     if algo in ZOO_ALGOS:
-        path = Path(default_config(algo))
+        path = Path(default_config(algo)) if conf is None else Path(conf)
     else:
         # Located without importing rl_zoo3, which patches gymnasium's TimeLimit when imported
         spec = importlib.util.find_spec("rl_zoo3")
@@ -118,6 +118,7 @@ def plan(
     n_timesteps: int,
     caps: dict[str, int] | None = None,
     shard: tuple[int, int] = (1, 1),
+    conf: Path | None = None,
 ) -> tuple[list[Run], list[str]]:
     """
     The runs of a sweep, seed-major, and the (algorithm, env) pairs skipped for want of hyperparameters.
@@ -128,6 +129,7 @@ def plan(
     :param n_timesteps: env steps of every run
     :param caps: a smaller budget for some algorithms (too costly at the full one); the report shows each run's steps
     :param shard: ``(K, N)``: keep the runs whose position in the sweep is ``K - 1`` modulo ``N``
+    :param conf: hyperparameter file of sb3_udrl's algorithms instead of ``hyperparams/{algo}.yml``
     :return: the runs and the reasons for skipped pairs
     """
     if n_timesteps <= 0:
@@ -135,7 +137,7 @@ def plan(
     caps = caps or {}
     skipped, pairs = [], []
     for algo in algos:
-        _, entries = _zoo_entries(algo)
+        _, entries = _zoo_entries(algo, conf)
         for env in envs:
             if env in entries or ENV_ALIASES.get(env) in entries:
                 pairs.append((algo, env))
@@ -157,11 +159,11 @@ def _entry(entries: dict[str, Any], env: str) -> dict[str, Any]:
     return entries[env] if env in entries else entries[ENV_ALIASES[env]]
 
 
-def conf_file(algo: str, env: str, log_folder: Path) -> Path:
-    """The hyperparameter file of a run: the algorithm's own, or a copy of it with the aliased env's entry added."""
+def conf_file(algo: str, env: str, log_folder: Path, conf: Path | None = None) -> Path:
+    """The hyperparameter file of a run: the algorithm's own (or ``conf``), or a copy with the aliased env's entry."""
     import yaml
 
-    path, entries = _zoo_entries(algo)
+    path, entries = _zoo_entries(algo, conf)
     if env in entries:
         return path
     entries = {**entries, env: _entry(entries, env)}
@@ -198,7 +200,9 @@ def parse_hyperparams(items: Sequence[str]) -> dict[str, Any]:
         raise ValueError(f"--params {' '.join(items)}: a value is not a Python expression ({error})") from error
 
 
-def changed_settings(run: Run, log_folder: Path, hyperparams: dict[str, Any] | None = None) -> list[str]:
+def changed_settings(
+    run: Run, log_folder: Path, hyperparams: dict[str, Any] | None = None, conf: Path | None = None
+) -> list[str]:
     """
     How the hyperparameters a finished run was trained with (its rl-zoo3 ``config.yml``) differ from its entry in the
     hyperparameter file now with ``hyperparams`` on top (the sweep's ``--params``), as ``"key: old -> new"``
@@ -213,13 +217,79 @@ def changed_settings(run: Run, log_folder: Path, hyperparams: dict[str, Any] | N
     with open(saved_path) as file:
         # rl-zoo3 writes an OrderedDict as a python object (and reads it back the same way)
         saved = dict(yaml.load(file, Loader=yaml.UnsafeLoader))
-    entry = {**_entry(_zoo_entries(run.algo)[1], run.env), **(hyperparams or {})}
+    entry = {**_entry(_zoo_entries(run.algo, conf)[1], run.env), **(hyperparams or {})}
     changes = []
     for key in sorted((set(saved) | set(entry)) - {"n_timesteps"}):
         old, new = saved.get(key, "(unset)"), entry.get(key, "(unset)")
         if old != new:
             changes.append(f"{key}: {old} -> {new}")
     return changes
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# Code versions
+def _git(*args: str) -> str | None:
+    """Output of ``git args`` in the package's checkout, or None outside one."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, check=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip()
+
+
+#: The code under each of sb3_udrl's algorithms (paths relative to the package): a run made before the last commit
+#: that changed it is marked in the report
+ALGORITHM_CODE: dict[str, tuple[str, ...]] = {
+    "udrl": ("common", "udrl"),
+    "rcpr": ("common", "rcp"),
+    "rcpa": ("common", "rcp"),
+}
+
+
+def code_version() -> dict[str, Any]:
+    """The package version and, in a git checkout, the commit and whether the algorithms' code (``ALGORITHM_CODE``)
+    had uncommitted changes."""
+    from sb3_udrl import __version__
+
+    package = Path(__file__).resolve().parent
+    paths = sorted({str(package / part) for parts in ALGORITHM_CODE.values() for part in parts})
+    commit = _git("rev-parse", "HEAD")
+    dirty = None if commit is None else bool(_git("status", "--porcelain", "--", *paths))
+    return dict(version=__version__, commit=commit, dirty=dirty)
+
+
+def is_current(algo: str, commit: str | None, dirty: bool | None = False) -> bool | None:
+    """
+    Whether a run made at ``commit`` ran today's code of ``algo``: no commit since changed ``ALGORITHM_CODE[algo]``.
+    True for algorithms outside sb3_udrl; None when it cannot be told (no git checkout); False for a run with no
+    recorded commit, or with uncommitted changes.
+    """
+    if algo not in ALGORITHM_CODE:
+        return True
+    package = Path(__file__).resolve().parent
+    last_change = _git("log", "-1", "--format=%H", "--", *(str(package / part) for part in ALGORITHM_CODE[algo]))
+    if not last_change:
+        return None
+    if commit is None or dirty:
+        return False
+    return _git("merge-base", "--is-ancestor", last_change, commit) is not None
+
+
+def env_knowledge(config: dict[str, Any]) -> list[str]:
+    """
+    The env-specific helpers a run's hyperparameters (rl-zoo3's ``config.yml``) name: values that are, or contain,
+    a dotted path under ``sb3_udrl.envs`` (e.g. ``["lunar_lander_mirror", "ground_holds"]``).
+    """
+    names = []
+    for key, value in config.items():
+        for text in [value, *(value.keys() if isinstance(value, dict) else [])]:
+            if isinstance(text, str) and text.startswith("sb3_udrl.envs."):
+                names.append(text.rsplit(".", 1)[-1])
+        if key in ("symmetry", "hold_when") and value is not None:  # the options before sb3_udrl.envs
+            names.append(f"{key}={value}")
+    return names
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -298,6 +368,7 @@ def _train_one(argv: list[str]) -> None:
                     f"{OTHER_MODE_FOLDER}/evaluations.npz": "sampled" if greedy else "greedy",
                 },
                 command=" ".join(["python -m sb3_udrl.train", *argv]),
+                **code_version(),
             )
             if model.num_timesteps >= self.n_timesteps:  # not when stopped early (Ctrl-C: rl-zoo3 still saves)
                 Path(self.save_path, MARKER).write_text(json.dumps(marker, indent=1))
@@ -314,13 +385,14 @@ def train_command(
     eval_episodes: int,
     eval_envs: int = 1,
     hyperparams: Sequence[str] = (),
+    conf: Path | None = None,
 ) -> list[str]:
     """The command line that trains ``run`` (a new Python process), with ``KEY:VALUE`` overrides of its entry."""
     argv = [
         "--algo", run.algo, "--env", run.env, "--seed", str(run.seed), "-n", str(run.n_timesteps),
         "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes), "--n-eval-envs", str(eval_envs),
         "-f", str(log_folder), "--run-name", f"{run.env}_{run.seed}", "--log-interval", "-2",
-        "--conf-file", str(conf_file(run.algo, run.env, log_folder)),
+        "--conf-file", str(conf_file(run.algo, run.env, log_folder, conf)),
     ]  # fmt: skip
     if hyperparams:
         argv += ["--hyperparams", *hyperparams]
@@ -354,11 +426,13 @@ def run_sweep(
     jobs: int = 1,
     eval_envs: int = 1,
     hyperparams: Sequence[str] = (),
+    conf: Path | None = None,
 ) -> dict[Run, str]:
     """
     Train the runs that are not done, ``jobs`` at a time. A run folder left by an interrupted run is removed first.
     ``eval_envs`` evaluation envs share the ``eval_episodes`` (SB3's ``evaluate_policy``: a fixed share each);
-    ``hyperparams`` (``KEY:VALUE``, rl-zoo3's ``--hyperparams``) override every run's entry.
+    ``hyperparams`` (``KEY:VALUE``, rl-zoo3's ``--hyperparams``) override every run's entry; ``conf`` replaces the
+    hyperparameter file of sb3_udrl's algorithms.
 
     :return: each run's outcome: ``"done before"``, ``"done"`` or ``"failed (exit code N, see LOG)"``
     """
@@ -367,7 +441,7 @@ def run_sweep(
 
     def train(run: Run) -> str:
         return train_in_folder(
-            run, log_folder, train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams)
+            run, log_folder, train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams, conf)
         )
 
     todo = [run for run in runs if run not in outcomes]
@@ -391,7 +465,7 @@ def run_sweep(
 class RunResult(NamedTuple):
     """The evaluations of one finished run."""
 
-    algo: str
+    algo: str  # with the env-specific helpers it used, e.g. "udrl + lunar_lander_mirror + ground_holds"
     env: str
     seed: int
     n_timesteps: int
@@ -400,13 +474,31 @@ class RunResult(NamedTuple):
     greedy: np.ndarray  # mean return of each evaluation
     sampled: np.ndarray
     eval_wall_seconds: np.ndarray
+    commit: str | None = None
+    current: bool | None = None  # made with today's code of the algorithm (``is_current``)
 
 
-def load_results(log_folder: Path) -> list[RunResult]:
-    """Every finished run under ``log_folder`` (those with ``benchmark.json``)."""
+def _run_config(folder: Path, env: str) -> dict[str, Any]:
+    """A run's hyperparameters as rl-zoo3 saved them (``{env}/config.yml``), or {} without that file."""
+    import yaml
+
+    path = folder / env / "config.yml"
+    if not path.is_file():
+        return {}
+    with open(path) as file:
+        return dict(yaml.load(file, Loader=yaml.UnsafeLoader))  # rl-zoo3 writes an OrderedDict as a python object
+
+
+def load_results(log_folder: Path | Sequence[Path]) -> list[RunResult]:
+    """Every finished run under ``log_folder`` (one or several; those with ``benchmark.json``), named by the algorithm
+    and the env-specific helpers it used."""
+    folders = [log_folder] if isinstance(log_folder, Path) else list(log_folder)
     results = []
-    for marker_path in sorted(log_folder.glob(f"*/*/{MARKER}")):
+    for marker_path in sorted(path for folder in folders for path in folder.glob(f"*/*/{MARKER}")):
         marker = json.loads(marker_path.read_text())
+        knowledge = env_knowledge(_run_config(marker_path.parent, marker["env"]))
+        label = " + ".join([marker["algo"], *knowledge])
+        commit = marker.get("commit")
         by_mode = {}
         for file_name, mode in marker["eval_modes"].items():
             with np.load(marker_path.parent / file_name) as data:
@@ -416,7 +508,7 @@ def load_results(log_folder: Path) -> list[RunResult]:
         wall = next((data["wall_seconds"] for data in by_mode.values() if "wall_seconds" in data), np.full(n, np.nan))
         results.append(
             RunResult(
-                marker["algo"],
+                label,
                 marker["env"],
                 int(marker["seed"]),
                 int(marker["n_timesteps_done"]),
@@ -425,6 +517,8 @@ def load_results(log_folder: Path) -> list[RunResult]:
                 by_mode["greedy"]["results"][:n].mean(axis=1),
                 by_mode["sampled"]["results"][:n].mean(axis=1),
                 np.asarray(wall[:n], dtype=float),
+                commit,
+                is_current(marker["algo"], commit, marker.get("dirty", False)),
             )
         )
     return results
@@ -525,9 +619,19 @@ def summarize(
                     steps_to_threshold_median=float(np.median(reach[reached, 0])) if reached.any() else np.nan,
                     wall_to_threshold_median=float(np.median(reach[reached, 1])) if reached.any() else np.nan,
                     wall_seconds_median=float(np.median([run.wall_seconds for run in runs])),
+                    code=_code_state(runs),
                 )
             )
     return rows
+
+
+def _code_state(runs: Sequence[RunResult]) -> str:
+    """``"current"`` when every run used today's code of its algorithm, else how many predate a change to it."""
+    stale = sum(run.current is False for run in runs)
+    unknown = sum(run.current is None for run in runs)
+    if stale:
+        return f"{stale}/{len(runs)} predate code changes"
+    return "unknown (no git)" if unknown else "current"
 
 
 def _fmt(value: float, digits: int = 0) -> str:
@@ -541,9 +645,9 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
         "| env | algo | eval | seeds | steps | "
         + "".join(f"median at {step / 1e6:g}M | " for step in at)
         + "final median [95% CI] | final IQM [95% CI] | final per seed | best median | "
-        "reached threshold | M steps to it (median) | minutes to it | minutes per run |"
+        "reached threshold | M steps to it (median) | minutes to it | minutes per run | code |"
     )
-    lines = [header, "|" + " --- |" * (13 + len(at))]
+    lines = [header, "|" + " --- |" * (14 + len(at))]
     for row in rows:
         lines.append(
             f"| {row['env']} | {row['algo']} | {row['mode']} | {row['seeds']} | {row['n_timesteps'] / 1e6:.2f}M | "
@@ -553,7 +657,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
             f"{' '.join(_fmt(value) for value in row['final_per_seed'])} | "
             f"{_fmt(row['best_median'])} | {row['reached']} (>= {_fmt(row['threshold'])}) | "
             f"{_fmt(row['steps_to_threshold_median'] / 1e6, 2)} | {_fmt(row['wall_to_threshold_median'] / 60, 1)} | "
-            f"{_fmt(row['wall_seconds_median'] / 60, 1)} |"
+            f"{_fmt(row['wall_seconds_median'] / 60, 1)} | {row['code']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -590,7 +694,7 @@ def plot_curves(results: Sequence[RunResult], path: Path, env: str, reps: int = 
 
 
 def report(
-    log_folder: Path,
+    log_folder: Path | Sequence[Path],
     output: Path,
     thresholds: dict[str, float] | None = None,
     reps: int = 2000,
@@ -599,7 +703,7 @@ def report(
     """
     Write ``{output}.md``, ``{output}.csv`` and ``{output}_{env}.png`` from the finished runs; return the table.
 
-    :param log_folder: the sweep's log folder (``run -f``)
+    :param log_folder: the sweep's log folder (``run -f``), or several
     :param output: path of the report files, without suffix
     :param thresholds: ``{env: return}`` that counts as solved, over ``THRESHOLDS``
     :param reps: bootstrap resamples
@@ -613,8 +717,11 @@ def report(
     rows = summarize(results, thresholds, reps, at)
     output.parent.mkdir(parents=True, exist_ok=True)
     table = markdown_table(rows)
+    folders = ", ".join(str(folder) for folder in ([log_folder] if isinstance(log_folder, Path) else log_folder))
     output.with_suffix(".md").write_text(
-        f"Finished runs under {log_folder}; `python -m sb3_udrl.benchmark report`.\n\n{table}"
+        f"Finished runs under {folders}; `python -m sb3_udrl.benchmark report`. An algorithm named with `+ helper` used "
+        "that env-specific helper of `sb3_udrl.envs` (env knowledge); the others, PPO, DQN, A2C and SAC included, had "
+        "none. `code`: whether the runs used today's code of the algorithm (their recorded commit).\n\n" + table
     )
     with open(output.with_suffix(".csv"), "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))
@@ -773,9 +880,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="KEY:VALUE overrides of every run's hyperparameters (rl-zoo3's --hyperparams), e.g. a probe with its "
         "own -f folder",
     )
+    run_parser.add_argument(
+        "--conf-file", type=Path, default=None, help="hyperparameter file of sb3_udrl's algorithms (default: their own)"
+    )
     run_parser.add_argument("--dry-run", action="store_true", help="list the runs and what is done, train nothing")
     report_parser = commands.add_parser("report", help="aggregate the finished runs (rliable)")
-    report_parser.add_argument("-f", "--log-folder", type=Path, default=Path("benchmarks/logs"))
+    report_parser.add_argument("-f", "--log-folder", type=Path, nargs="+", default=[Path("benchmarks/logs")])
     report_parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results/sweep"))
     report_parser.add_argument("--threshold", nargs="*", default=[], help="ENV=RETURN: the return that counts as solved")
     report_parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
@@ -820,14 +930,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
     hyperparams = parse_hyperparams(args.params)
     runs, skipped = plan(
-        args.algos, args.envs, args.seeds, args.n_timesteps, _key_values(args.cap, int, "--cap"), parse_shard(args.shard)
+        args.algos,
+        args.envs,
+        args.seeds,
+        args.n_timesteps,
+        _key_values(args.cap, int, "--cap"),
+        parse_shard(args.shard),
+        args.conf_file,
     )
     for reason in skipped:
         print(f"skipped: {reason}")
     done = [run for run in runs if is_done(run, args.log_folder)]
     print(f"{len(runs)} runs in this shard, {len(done)} done, {len(runs) - len(done)} to train, {args.jobs} at a time")
     for run in done:
-        changes = changed_settings(run, args.log_folder, hyperparams)
+        changes = changed_settings(run, args.log_folder, hyperparams, args.conf_file)
         if changes:
             print(
                 f"warning: {run.algo} {run.env} seed {run.seed} was trained with other settings than its entry has now "
@@ -838,7 +954,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             state = "done" if run in done else "to train"
             print(f"  {run.algo} {run.env} seed {run.seed} {run.n_timesteps} steps: {state}")
         return
-    outcomes = run_sweep(runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs, args.n_eval_envs, args.params)
+    outcomes = run_sweep(
+        runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs, args.n_eval_envs, args.params, args.conf_file
+    )
     failed = [run for run, outcome in outcomes.items() if outcome.startswith("failed")]
     if failed:
         sys.exit(f"{len(failed)} runs failed: {[f'{run.algo} {run.env} seed {run.seed}' for run in failed]}")

@@ -39,14 +39,14 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.save_util import load_from_pkl, recursive_getattr, save_to_pkl
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, safe_mean
+from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
-from sb3_udrl.common.holds import auto_holds, check_hold_action, make_hold_condition
+from sb3_udrl.common.exploration import ActionHolds
 from sb3_udrl.common.learner import Episode, LearnerProcess
 from sb3_udrl.common.policies import CommandPolicy
-from sb3_udrl.common.symmetry import auto_symmetry, make_mirror
+from sb3_udrl.common.symmetry import Mirror
 from sb3_udrl.common.utils import check_choice, check_float, check_int
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
 
@@ -92,29 +92,12 @@ class CommandAlgorithm(BaseAlgorithm):
         ``B(s, c)``) instead of sampling, so that the replay holds the states the greedy policy visits and the
         behaviour function learns to act there (greedy evaluation otherwise runs on states sampled episodes rarely
         reach: the covariate shift of imitation, Ross et al. 2011). 0: every episode samples (the papers)
-    :param hold_prob: probability, at each training step of an env that is not holding an action, that it starts
-        holding a uniformly random action for ``hold_steps`` steps (exploration in time, like the action repeat of
-        Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration"). ``"auto"``: the holds registered for the
-        env's gymnasium id (:data:`~sb3_udrl.common.holds.AUTO_HOLDS`), which also set ``hold_fraction``,
-        ``hold_action`` and ``hold_when`` where those are None, or 0 for other envs; resolved at construction. 0: every
+    :param action_holds: temporally-extended exploration while collecting: actions held for several steps
+        (:class:`~sb3_udrl.common.exploration.ActionHolds`; env-specific ones in :mod:`sb3_udrl.envs`). None: every
         action comes from ``B(s, c)`` (the papers)
-    :param hold_steps: steps an action is held for (``hold_prob``)
-    :param hold_fraction: fraction of the training budget over which the probability of starting a hold decays
-        linearly from ``hold_prob`` to 0 (as DQN's ``exploration_fraction`` does epsilon); None: ``hold_prob`` throughout
-    :param hold_action: the action a hold holds, e.g. a no-op (an int for Discrete actions, a list of the space's shape
-        for Box actions); None: a uniformly random one
-    :param hold_when: where holds may start, by name (:data:`sb3_udrl.common.holds.HOLD_CONDITIONS`, e.g.
-        ``"lunar_lander_ground"``: only while a leg touches the ground); None: anywhere
-    :param hold_elsewhere_prob: probability, at each training step of an env that is not holding an action and where
-        ``hold_when`` does not allow ``hold_action``'s holds, that it starts holding a uniformly random action for
-        ``hold_steps`` steps, decaying over ``hold_fraction`` as ``hold_prob`` does (needs ``hold_when``). None: the
-        registered value with ``hold_prob="auto"``, else 0 (no holds there)
-    :param hold_elsewhere_fraction: fraction of the training budget over which ``hold_elsewhere_prob`` decays linearly
-        to 0; None: ``hold_fraction``'s decay (the registered value with ``hold_prob="auto"`` where there is one)
-    :param symmetry: name of a mirror symmetry of the env (:data:`sb3_udrl.common.symmetry.SYMMETRIES`, e.g.
-        ``"lunar_lander"``): each training sample is reflected with probability 1/2. ``"auto"``: the one registered for
-        the env's gymnasium id (:data:`~sb3_udrl.common.symmetry.AUTO_SYMMETRIES`), if any, resolved at construction.
-        None: no augmentation (the papers)
+    :param mirror: a mirror symmetry of the env (:class:`~sb3_udrl.common.symmetry.Mirror`, e.g.
+        :func:`sb3_udrl.envs.lunar_lander.lunar_lander_mirror`): each training sample is reflected with probability
+        1/2. None: no augmentation (the papers)
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
@@ -129,16 +112,6 @@ class CommandAlgorithm(BaseAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
-    # files saved before these options existed
-    greedy_episodes = 0.0
-    hold_prob = 0.0
-    hold_steps = 25
-    hold_fraction: float | None = None
-    hold_action: int | list[float] | None = None
-    hold_when: str | None = None
-    hold_elsewhere_prob = 0.0
-    hold_elsewhere_fraction: float | None = None
-    symmetry: str | None = None
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -157,14 +130,8 @@ class CommandAlgorithm(BaseAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
-        hold_prob: float | str = 0.0,
-        hold_steps: int = 25,
-        hold_fraction: float | None = None,
-        hold_action: int | list[float] | None = None,
-        hold_when: str | None = None,
-        hold_elsewhere_prob: float | None = None,
-        hold_elsewhere_fraction: float | None = None,
-        symmetry: str | None = None,
+        action_holds: ActionHolds | None = None,
+        mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -204,27 +171,14 @@ class CommandAlgorithm(BaseAlgorithm):
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
         self.greedy_episodes = check_float("greedy_episodes", greedy_episodes, high=1.0, low_inclusive=True)
-        if isinstance(hold_prob, str) and hold_prob != "auto":
-            raise ValueError(f"hold_prob must be a number in [0, 1] or 'auto', got {hold_prob!r}")
-        self.hold_prob = "auto" if hold_prob == "auto" else check_float("hold_prob", hold_prob, high=1.0, low_inclusive=True)
-        self.hold_steps = check_int("hold_steps", hold_steps)
-        self.hold_fraction = None if hold_fraction is None else check_float("hold_fraction", hold_fraction, high=1.0)
-        self.hold_action = check_hold_action(hold_action, self.action_space if env is not None else None)
-        self.hold_when = hold_when
-        self.hold_elsewhere_prob = (
-            None
-            if hold_elsewhere_prob is None
-            else check_float("hold_elsewhere_prob", hold_elsewhere_prob, high=1.0, low_inclusive=True)
-        )
-        self.hold_elsewhere_fraction = (
-            None
-            if hold_elsewhere_fraction is None
-            else check_float("hold_elsewhere_fraction", hold_elsewhere_fraction, high=1.0)
-        )
-        self.symmetry = symmetry
-        if env is not None:  # "auto" is resolved with the env; an unknown name or the wrong env fails here
-            self._resolve_symmetry()
-            self._resolve_holds()
+        if action_holds is not None and not isinstance(action_holds, ActionHolds):
+            raise TypeError(f"action_holds must be an ActionHolds or None, got {type(action_holds).__name__}")
+        if mirror is not None and not isinstance(mirror, Mirror):
+            raise TypeError(f"mirror must be a Mirror or None, got {type(mirror).__name__} ({mirror!r})")
+        self.action_holds = action_holds
+        self.mirror = mirror
+        if env is not None:  # a mirror or holds that do not fit the env fail here
+            self._check_env_features()
         self.overlap_training = bool(overlap_training)
         self.replay_buffer = None
         self._staging: EpisodeStaging | None = None
@@ -261,41 +215,15 @@ class CommandAlgorithm(BaseAlgorithm):
         self._staging = None
         self._command: np.ndarray | None = None
         self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
-        self._held: tuple[np.ndarray, np.ndarray] | None = None  # (actions, steps left) of held actions (hold_prob)
-        self._resolve_symmetry()
-        self._resolve_holds()
+        self._check_env_features()
 
-    def _env_id(self) -> str | None:
-        """The gymnasium id of the env (None without an env, or for an env made without one)."""
-        spec = None if self.env is None else self.env.get_attr("spec", [0])[0]
-        return getattr(spec, "id", None)
-
-    def _resolve_holds(self) -> None:
-        """Replace ``hold_prob="auto"`` by the holds registered for the env's id (or 0): ``hold_fraction``,
-        ``hold_action``, ``hold_when``, ``hold_elsewhere_prob`` and ``hold_elsewhere_fraction`` left at None take the
-        registered values. Then build ``hold_when``'s test."""
+    def _check_env_features(self) -> None:
+        """Check ``mirror`` and ``action_holds`` against the spaces (``ValueError`` naming the mismatch)."""
         observation_space = base_observation_space(self.observation_space)
-        if self.hold_prob == "auto":
-            holds = auto_holds(self._env_id(), observation_space, self.action_space) or dict(hold_prob=0.0)
-            self.hold_prob = holds["hold_prob"]
-            for name in ("hold_fraction", "hold_action", "hold_when", "hold_elsewhere_prob", "hold_elsewhere_fraction"):
-                if getattr(self, name) is None:
-                    setattr(self, name, holds.get(name))
-        if self.hold_elsewhere_prob is None:
-            self.hold_elsewhere_prob = 0.0
-        self._hold_condition = make_hold_condition(self.hold_when, observation_space)
-        if self.hold_elsewhere_prob > 0.0 and self._hold_condition is None:
-            raise ValueError(
-                f"hold_elsewhere_prob={self.hold_elsewhere_prob} needs hold_when (where hold_action's holds start); "
-                "without it, hold_prob with hold_action=None holds random actions anywhere"
-            )
-
-    def _resolve_symmetry(self) -> None:
-        """Replace ``symmetry="auto"`` by the symmetry registered for the env's id (or None), then build its mirror."""
-        observation_space = base_observation_space(self.observation_space)
-        if self.symmetry == "auto":
-            self.symmetry = auto_symmetry(self._env_id(), observation_space, self.action_space)
-        self._mirror = make_mirror(self.symmetry, observation_space, self.action_space)
+        if self.mirror is not None:
+            self.mirror.check(observation_space, self.action_space)
+        if self.action_holds is not None:
+            self.action_holds.check(observation_space, self.action_space)
 
     def _policy_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of the policy: ``policy_kwargs`` plus what the algorithm decides."""
@@ -354,9 +282,6 @@ class CommandAlgorithm(BaseAlgorithm):
             "_staging",
             "_command",
             "_greedy",
-            "_held",
-            "_mirror",
-            "_hold_condition",
             "_rng",
             "_train_rng",
             "_learner",
@@ -441,9 +366,9 @@ class CommandAlgorithm(BaseAlgorithm):
             for _ in range(gradient_steps):
                 batch = self.replay_buffer.sample(batch_size, self._train_rng)
                 observations, actions = batch.observations, batch.actions
-                if self._mirror is not None:  # a mirrored step is as likely and earns the same: same command, weight
+                if self.mirror is not None:  # a mirrored step is as likely and earns the same: same command, weight
                     mirrored = self._train_rng.random(len(actions)) < 0.5
-                    observations, actions = self._mirror.apply(observations, actions, mirrored)
+                    observations, actions = self.mirror.apply(observations, actions, mirrored)
                 obs = th.as_tensor(self._normalize_obs(observations), device=self.device)
                 command = th.as_tensor(policy.condition.relabel(batch, row_values), device=self.device)  # (batch, dim)
                 actions = th.as_tensor(actions, device=self.device)
@@ -567,7 +492,8 @@ class CommandAlgorithm(BaseAlgorithm):
             )
             self._command = self._sample_exploratory_commands(self.n_envs)
             self._greedy = self._draw_greedy(self.n_envs)
-            self._held = None
+            if self.action_holds is not None:
+                self.action_holds.reset()
         return total_timesteps, callback
 
     def _draw_greedy(self, n: int) -> np.ndarray:
@@ -577,42 +503,18 @@ class CommandAlgorithm(BaseAlgorithm):
         return self._rng.random(n) < self.greedy_episodes
 
     def _hold(self, actions: np.ndarray) -> np.ndarray:
-        """``hold_prob``: envs not holding an action start holding a random one (or ``hold_action``) with probability
-        ``hold_prob`` where ``hold_when`` allows (from their current observations), and a random one with probability
-        ``hold_elsewhere_prob`` where it does not; the envs holding one act with it instead of ``actions`` until its
-        ``hold_steps`` steps are used up."""
-        elsewhere_prob = self.hold_elsewhere_prob or 0.0
-        if self.hold_prob == 0.0 and elsewhere_prob == 0.0:
+        """``action_holds``: the actions with the held ones in place (:class:`~sb3_udrl.common.exploration.ActionHolds`)."""
+        if self.action_holds is None:
             return actions
-        if self._held is None:  # reset with the envs' episodes in _setup_learn
-            self._held = (np.zeros_like(actions), np.zeros(len(actions), dtype=np.int64))
-        held_actions, steps_left = self._held
-        hold_prob, progress_remaining = self.hold_prob, self._current_progress_remaining
-        if self.hold_fraction is not None:
-            hold_prob *= LinearSchedule(1.0, 0.0, self.hold_fraction)(progress_remaining)
-        elsewhere_fraction = self.hold_fraction if self.hold_elsewhere_fraction is None else self.hold_elsewhere_fraction
-        if elsewhere_fraction is not None:
-            elsewhere_prob *= LinearSchedule(1.0, 0.0, elsewhere_fraction)(progress_remaining)
-        if hold_prob <= 0.0 and elsewhere_prob <= 0.0 and not steps_left.any():
-            return actions
-        draw, free = self._rng.random(len(actions)), steps_left == 0
-        start, start_elsewhere = free & (draw < hold_prob), free & (draw < elsewhere_prob)
-        if self._hold_condition is not None and (start | start_elsewhere).any():
+
+        def observations() -> np.ndarray:  # original units, as stored
             vec_normalize = self._vec_normalize_env
             obs = self._last_obs if vec_normalize is None else vec_normalize.get_original_obs()
-            allowed = self._hold_condition(np.asarray(self._base_obs(obs)))  # type: ignore[arg-type]
-            start &= allowed
-            start_elsewhere &= ~allowed
-        if start.any():
-            held = self.policy.random_actions(int(start.sum())) if self.hold_action is None else self.hold_action
-            held_actions[start] = held
-            steps_left[start] = self.hold_steps
-        if start_elsewhere.any():
-            held_actions[start_elsewhere] = self.policy.random_actions(int(start_elsewhere.sum()))
-            steps_left[start_elsewhere] = self.hold_steps
-        holding = steps_left > 0
-        steps_left[holding] -= 1
-        return np.where(holding.reshape(-1, *[1] * (actions.ndim - 1)), held_actions, actions)
+            return np.asarray(self._base_obs(obs))  # type: ignore[arg-type]
+
+        return self.action_holds(
+            actions, observations, self._current_progress_remaining, self._rng, self.policy.random_actions
+        )
 
     def _check_finite_obs(self, obs: np.ndarray | dict[str, np.ndarray] | None, what: str = "an observation") -> None:
         """Refuse non-finite observations before anything is stored (they would poison the replay for good)."""
@@ -716,8 +618,8 @@ class CommandAlgorithm(BaseAlgorithm):
                     self.replay_buffer.add_episode(observations, actions, episode_rewards, truncated, final_observation)
                 self._command[i] = self._sample_exploratory_commands(1)[0]
                 self._greedy[i] = self._draw_greedy(1)[0]  # type: ignore[index]
-                if self._held is not None:
-                    self._held[1][i] = 0  # a held action ends with its episode
+                if self.action_holds is not None:
+                    self.action_holds.reset(i)  # a held action ends with its episode
                 self._episode_num += 1
                 n_finished += 1
 

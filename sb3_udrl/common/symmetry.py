@@ -1,21 +1,16 @@
-"""Mirror symmetries of environments, used to augment the training batches.
+"""Mirror symmetries of environments, used to augment the training batches (``mirror=``).
 
 An env is mirror-symmetric when reflecting an episode (some observation features permuted and negated, some actions
 swapped) gives an episode the env could have produced just as likely, with the same rewards. Each sample of a training
-batch is then as good reflected as not: ``symmetry="lunar_lander"`` reflects each sample with probability 1/2, so the
-behaviour function learns both sides of the env from the episodes of either.
-
-LunarLander is such an env: the terrain and the initial push are drawn from distributions symmetric about the landing
-pad, the engines' dispersion too, and the shaping reward depends on the distance to the pad, the speed, ``|angle|`` and
-the legs' contacts only. This is an env-specific augmentation, not part of UDRL or RCP (README, "Mirrored samples").
+batch is then as good reflected as not: with a :class:`Mirror`, each sample is reflected with probability 1/2, so the
+behaviour function learns both sides of the env from the episodes of either. Not part of UDRL or RCP: an opt-in
+feature of all three algorithms; the mirrors of particular envs live in :mod:`sb3_udrl.envs`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from gymnasium import spaces
-
-from sb3_udrl.common.utils import env_family
 
 
 class Mirror:
@@ -40,8 +35,45 @@ class Mirror:
             raise ValueError("A Mirror maps either Discrete actions (action_index) or Box actions (action_sign)")
         self.obs_index = np.asarray(obs_index, dtype=np.int64)
         self.obs_sign = np.asarray(obs_sign, dtype=np.float32)
+        if self.obs_index.ndim != 1 or self.obs_index.shape != self.obs_sign.shape:
+            raise ValueError(
+                f"Mirror obs_index and obs_sign must be 1-D and of the same length, got {self.obs_index.shape} and "
+                f"{self.obs_sign.shape}"
+            )
         self.action_index = None if action_index is None else np.asarray(action_index, dtype=np.int64)
         self.action_sign = None if action_sign is None else np.asarray(action_sign, dtype=np.float32)
+
+    def __repr__(self) -> str:
+        actions = (
+            f"action_index={self.action_index.tolist()}"
+            if self.action_index is not None
+            else f"action_sign={self.action_sign.tolist()}"  # type: ignore[union-attr]
+        )
+        return f"Mirror(obs_index={self.obs_index.tolist()}, obs_sign={self.obs_sign.tolist()}, {actions})"
+
+    def check(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        """
+        Raise ``ValueError`` naming the mismatch if the mirror does not fit the spaces.
+
+        :param observation_space: the observations the policy sees (without RewardFeedback's previous reward)
+        :param action_space: the env's action space
+        """
+        n_features = len(self.obs_index)
+        if not isinstance(observation_space, spaces.Box) or observation_space.shape != (n_features,):
+            raise ValueError(f"The mirror maps Box observations of shape ({n_features},), got {observation_space}")
+        if self.obs_index.min() < 0 or self.obs_index.max() >= n_features:
+            raise ValueError(f"Mirror obs_index must hold features 0 .. {n_features - 1}, got {self.obs_index.tolist()}")
+        if self.action_index is not None:
+            n = len(self.action_index)
+            valid = isinstance(action_space, spaces.Discrete) and action_space.n == n and int(action_space.start) == 0
+            if not valid:
+                raise ValueError(f"The mirror maps Discrete({n}) actions, got {action_space}")
+            if sorted(self.action_index.tolist()) != list(range(n)):
+                raise ValueError(f"Mirror action_index must be a permutation of 0 .. {n - 1}, got {self.action_index}")
+        else:
+            shape = self.action_sign.shape  # type: ignore[union-attr]
+            if not isinstance(action_space, spaces.Box) or action_space.shape != shape:
+                raise ValueError(f"The mirror maps Box actions of shape {shape}, got {action_space}")
 
     def observations(self, obs: np.ndarray) -> np.ndarray:
         """Mirrored observations, shape ``(batch, n_features)``."""
@@ -65,71 +97,3 @@ class Mirror:
         obs[mask] = self.observations(obs[mask])
         actions[mask] = self.actions(actions[mask])
         return obs, actions
-
-
-def lunar_lander_mirror(observation_space: spaces.Space, action_space: spaces.Space) -> Mirror:
-    """
-    LunarLander's left-right reflection: ``x``, the horizontal velocity, the angle and the angular velocity change
-    sign, the two legs' contacts swap, and so do the left and right orientation engines (Discrete actions 1 and 3;
-    the sign of the lateral action of LunarLanderContinuous).
-
-    :param observation_space: the env's observation space (``Box`` of shape ``(8,)``)
-    :param action_space: ``Discrete(4)`` or ``Box`` of shape ``(2,)``
-    """
-    needs = "symmetry='lunar_lander' needs LunarLander's"
-    if not isinstance(observation_space, spaces.Box) or observation_space.shape != (8,):
-        raise ValueError(f"{needs} observations (a Box of shape (8,)), got {observation_space}")
-    # x, y, vx, vy, angle, angular velocity, left leg contact, right leg contact
-    obs_index, obs_sign = [0, 1, 2, 3, 4, 5, 7, 6], [-1, 1, -1, 1, -1, -1, 1, 1]
-    if isinstance(action_space, spaces.Discrete) and action_space.n == 4:
-        # noop, left orientation engine, main engine, right orientation engine
-        return Mirror(obs_index, obs_sign, action_index=[0, 3, 2, 1])
-    if isinstance(action_space, spaces.Box) and action_space.shape == (2,):
-        # main engine, lateral engines (its sign picks the side)
-        return Mirror(obs_index, obs_sign, action_sign=[1, -1])
-    raise ValueError(f"{needs} actions (Discrete(4) or a Box of shape (2,)), got {action_space}")
-
-
-#: The symmetries ``symmetry=`` accepts, by name
-SYMMETRIES = {"lunar_lander": lunar_lander_mirror}
-
-#: The symmetry ``symmetry="auto"`` uses for an env with Discrete actions, by its gymnasium id without the version: where
-#: it was measured better (README, "Mirrored samples"; LunarLanderSparse with its holds: "Sparse LunarLander"). Not Box
-#: actions (LunarLanderContinuous: worse on the one seed run)
-AUTO_SYMMETRIES = {"LunarLander": "lunar_lander", "LunarLanderSparse": "lunar_lander"}
-
-
-def auto_symmetry(env_id: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> str | None:
-    """
-    What ``symmetry="auto"`` stands for: the symmetry of :data:`AUTO_SYMMETRIES` registered for the env's id when the
-    actions are Discrete and the spaces are the ones it needs (a wrapper may have changed them), else None.
-
-    :param env_id: the env's gymnasium id (``env.spec.id``), or None
-    :param observation_space: the observations the policy sees (without :class:`~sb3_udrl.common.wrappers.RewardFeedback`)
-    :param action_space: the env's action space
-    """
-    if env_id is None or not isinstance(action_space, spaces.Discrete):
-        return None
-    name = AUTO_SYMMETRIES.get(env_family(env_id))
-    if name is None:
-        return None
-    try:
-        SYMMETRIES[name](observation_space, action_space)
-    except ValueError:
-        return None
-    return name
-
-
-def make_mirror(name: str | None, observation_space: spaces.Space, action_space: spaces.Space) -> Mirror | None:
-    """
-    The :class:`Mirror` called ``name`` for these spaces (None for ``name=None``).
-
-    :param name: a key of :data:`SYMMETRIES`, or None
-    :param observation_space: the observations the policy sees (without :class:`~sb3_udrl.common.wrappers.RewardFeedback`)
-    :param action_space: the env's action space
-    """
-    if name is None:
-        return None
-    if not isinstance(name, str) or name not in SYMMETRIES:
-        raise ValueError(f"symmetry must be None, 'auto' or one of {tuple(SYMMETRIES)}, got {name!r}")
-    return SYMMETRIES[name](observation_space, action_space)

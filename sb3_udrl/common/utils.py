@@ -7,12 +7,6 @@ from typing import Any
 import numpy as np
 
 
-def env_family(env_id: str) -> str:
-    """A gymnasium id without its namespace and version (``"LunarLander-v3"`` -> ``"LunarLander"``): the key of the
-    settings registered per env (``symmetry="auto"``, ``hold_prob="auto"``)."""
-    return env_id.split("/")[-1].rsplit("-v", 1)[0]
-
-
 def check_int(name: str, value: Any, minimum: int = 1) -> int:
     """``value`` as an int ``>= minimum``; ``TypeError`` / ``ValueError`` naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

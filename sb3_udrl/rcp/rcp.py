@@ -13,6 +13,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm
 from sb3_udrl.common.buffers import EpisodicReplayBuffer, RecentReplayBuffer
 from sb3_udrl.common.conditions import Advantage, ReturnToGo
+from sb3_udrl.common.exploration import ActionHolds
+from sb3_udrl.common.symmetry import Mirror
 from sb3_udrl.common.utils import check_bool, check_choice, check_float, check_int, lambda_returns
 from sb3_udrl.common.wrappers import base_observation_space
 from sb3_udrl.rcp.policies import RCPACnnPolicy, RCPAPolicy, RCPRCnnPolicy, RCPRPolicy
@@ -49,7 +51,8 @@ class RCP(CommandAlgorithm):
         target_shift: float,
         replay_buffer_class: type[EpisodicReplayBuffer] | None,
         replay_buffer_kwargs: dict[str, Any] | None,
-        symmetry: str | None,
+        action_holds: ActionHolds | None,
+        mirror: Mirror | None,
         overlap_training: bool,
         policy_kwargs: dict[str, Any] | None,
         stats_window_size: int,
@@ -71,7 +74,8 @@ class RCP(CommandAlgorithm):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
-            symmetry=symmetry,
+            action_holds=action_holds,
+            mirror=mirror,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -168,9 +172,10 @@ class RCPR(RCP):
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`; e.g.
         :class:`~sb3_udrl.common.buffers.EpisodicReplayBuffer` keeps the best episodes, as UDRL)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
-    :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``, ``"auto"``): each training sample
-        is reflected with probability 1/2 (see :class:`~sb3_udrl.UDRL`). None: the paper (the default here: not measured
-        for RCP)
+    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). None: the
+        paper
+    :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
+        :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (see :class:`~sb3_udrl.UDRL`)
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
@@ -204,7 +209,8 @@ class RCPR(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        symmetry: str | None = None,
+        action_holds: ActionHolds | None = None,
+        mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -230,7 +236,8 @@ class RCPR(RCP):
             target_shift=target_shift,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
-            symmetry=symmetry,
+            action_holds=action_holds,
+            mirror=mirror,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,
@@ -340,9 +347,10 @@ class RCPA(RCP):
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
-    :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``, ``"auto"``): each training sample
-        is reflected with probability 1/2 (see :class:`~sb3_udrl.UDRL`). None: the paper (the default here: not measured
-        for RCP)
+    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). None: the
+        paper
+    :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
+        :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's updates in a learner process (see :class:`~sb3_udrl.UDRL`)
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``value_net_arch``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
@@ -379,7 +387,8 @@ class RCPA(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        symmetry: str | None = None,
+        action_holds: ActionHolds | None = None,
+        mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -405,7 +414,8 @@ class RCPA(RCP):
             target_shift=target_shift,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,
-            symmetry=symmetry,
+            action_holds=action_holds,
+            mirror=mirror,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,

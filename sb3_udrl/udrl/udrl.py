@@ -14,6 +14,8 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS, CommandAlgorithm
 from sb3_udrl.common.buffers import EpisodicReplayBuffer
 from sb3_udrl.common.conditions import ReturnHorizon
+from sb3_udrl.common.exploration import ActionHolds
+from sb3_udrl.common.symmetry import Mirror
 from sb3_udrl.common.utils import check_action_bins, check_bool, check_choice, check_float, check_int
 from sb3_udrl.common.wrappers import base_observation_space
 from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
@@ -36,8 +38,6 @@ PAPER_HYPERPARAMS: dict[str, Any] = dict(
     command_episodes="all",
     cap_desired_return=False,
     action_bins=None,
-    hold_prob=0.0,
-    symmetry=None,
 )
 
 
@@ -98,35 +98,13 @@ class UDRL(CommandAlgorithm):
     :param max_weight: cap of the exponential weights
     :param greedy_episodes: fraction of the training episodes that act greedily (the mode of ``B(s, c)``) instead of
         sampling, so that the replay holds the states greedy evaluation visits (0: the paper, every episode samples)
-    :param hold_prob: probability, at each training step, that an env not already holding an action starts holding a
-        uniformly random one (or ``hold_action``) for ``hold_steps`` steps, so that the replay holds what a held action
-        leads to (a lander that stops firing comes to rest and lands; sampling around a policy rarely does this).
-        ``"auto"``: the holds registered for the env's gymnasium id (LunarLander-v3: the no-op while a leg touches the
-        ground, 0.008 decaying to 0 over the first third of the budget; README, "When the first landings come"; on
-        LunarLanderSparse-v3 the same and random actions in the air, README, "Sparse LunarLander"; on
-        LunarLanderContinuous-v3 the ground holds with both engines off, ``[-1.0, 0.0]``), which also set
-        ``hold_fraction``, ``hold_action``, ``hold_when``, ``hold_elsewhere_prob`` and ``hold_elsewhere_fraction`` where
-        those are None; no holds for other envs; resolved at construction. 0: the paper
-    :param hold_steps: steps an action is held for (25: LunarLander's lander falls asleep after 0.5 s at rest)
-    :param hold_fraction: fraction of the training budget over which ``hold_prob`` decays linearly to 0 (as DQN's
-        ``exploration_fraction``): holds early on, to find what the policy does not yet do, then the policy's own
-        episodes only. None: ``hold_prob`` throughout
-    :param hold_action: the action a hold holds, e.g. LunarLander's no-op 0, which lets a lander on its legs come to
-        rest and land (an int for Discrete actions; for Box actions a list of the space's shape, e.g. LunarLanderContinuous'
-        engines off ``[-1.0, 0.0]``); None: a uniformly random action
-    :param hold_when: where holds may start (``"lunar_lander_ground"``: only while a leg touches the ground, so that
-        no hold is a free fall); None: anywhere
-    :param hold_elsewhere_prob: with ``hold_when``, the probability per step of starting a hold of a uniformly random
-        action where ``hold_when`` does not hold (in LunarLander: in the air, where a held main engine brakes a
-        fall the policy does not yet brake: the way out of the crash trap; README, "Sparse LunarLander"), decaying as
-        ``hold_prob``. None: the registered value with ``hold_prob="auto"``, else 0 (the paper)
-    :param hold_elsewhere_fraction: fraction of the training budget over which ``hold_elsewhere_prob`` decays to 0
-        (the holds in the air are needed only until the first braked descents); None: ``hold_fraction``'s decay (the
-        registered value with ``hold_prob="auto"`` where there is one)
-    :param symmetry: name of a mirror symmetry of the env (``"lunar_lander"``): each training sample is reflected
-        with probability 1/2, so that episodes on one side teach the other (README, "Mirrored samples"). ``"auto"``: the
-        symmetry registered for the env's gymnasium id (LunarLander-v3 and LunarLanderSparse-v3 with Discrete actions),
-        none for other envs; resolved at construction, so ``model.symmetry`` says which. None: the paper
+    :param action_holds: temporally-extended exploration while collecting (an
+        :class:`~sb3_udrl.common.exploration.ActionHolds`): actions held for several steps, so that the replay holds
+        what a held action leads to. Env-specific ones live in :mod:`sb3_udrl.envs` (LunarLander's no-op held on the
+        ground: :func:`~sb3_udrl.envs.lunar_lander.ground_holds`). None: the paper
+    :param mirror: a mirror symmetry of the env (a :class:`~sb3_udrl.common.symmetry.Mirror`, e.g.
+        :func:`~sb3_udrl.envs.lunar_lander.lunar_lander_mirror`): each training sample is reflected with probability
+        1/2, so that episodes on one side teach the other. None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
@@ -169,14 +147,8 @@ class UDRL(CommandAlgorithm):
         beta: float = 1.0,
         max_weight: float = 20.0,
         greedy_episodes: float = 0.0,
-        hold_prob: float | str = "auto",
-        hold_steps: int = 25,
-        hold_fraction: float | None = None,
-        hold_action: int | list[float] | None = None,
-        hold_when: str | None = None,
-        hold_elsewhere_prob: float | None = None,
-        hold_elsewhere_fraction: float | None = None,
-        symmetry: str | None = "auto",
+        action_holds: ActionHolds | None = None,
+        mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -199,14 +171,8 @@ class UDRL(CommandAlgorithm):
             beta=beta,
             max_weight=max_weight,
             greedy_episodes=greedy_episodes,
-            hold_prob=hold_prob,
-            hold_steps=hold_steps,
-            hold_fraction=hold_fraction,
-            hold_action=hold_action,
-            hold_when=hold_when,
-            hold_elsewhere_prob=hold_elsewhere_prob,
-            hold_elsewhere_fraction=hold_elsewhere_fraction,
-            symmetry=symmetry,
+            action_holds=action_holds,
+            mirror=mirror,
             overlap_training=overlap_training,
             policy_kwargs=policy_kwargs,
             stats_window_size=stats_window_size,

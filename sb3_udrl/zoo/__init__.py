@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib.resources
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
@@ -70,6 +71,35 @@ def register(overwrite: bool = False) -> None:
         raise ValueError(f"rl-zoo3 already has {', '.join(conflicts)}; call register(overwrite=True) to replace them")
     for registry, _, name, value in entries:
         registry[name] = value
+
+
+#: Constructor arguments that take an object which a YAML entry names by dotted path (``sb3_udrl.envs``' helpers)
+OBJECT_HYPERPARAMS = ("mirror", "action_holds")
+
+
+def resolve_objects(hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """
+    ``hyperparams`` with the values of :data:`OBJECT_HYPERPARAMS` made into objects, as rl-zoo3 makes ``env_wrapper``:
+    ``"module.function"`` is called without arguments, ``{"module.function": {kwargs}}`` with them; None and objects
+    stay as they are. The YAML entry (rl-zoo3 saves it as ``config.yml``) is then the one place that says what a run
+    used.
+
+    :param hyperparams: an rl-zoo3 entry
+    :return: a new dict
+    """
+    from rl_zoo3.utils import get_class_by_name
+
+    resolved = dict(hyperparams)
+    for key in OBJECT_HYPERPARAMS:
+        value = resolved.get(key)
+        if isinstance(value, str):
+            resolved[key] = get_class_by_name(value)()
+        elif isinstance(value, dict):
+            if len(value) != 1 or not isinstance(next(iter(value)), str):
+                raise ValueError(f"{key} must be a dotted path or {{dotted.path: {{kwargs}}}}, got {value!r}")
+            ((name, kwargs),) = value.items()
+            resolved[key] = get_class_by_name(name)(**(kwargs or {}))
+    return resolved
 
 
 def default_config(algo: str) -> str:
@@ -142,4 +172,12 @@ def with_render_mode(argv: list[str], render_mode: str | None) -> list[str]:
     return argv
 
 
-__all__ = ["ZOO_ALGOS", "default_config", "register", "with_default_conf", "with_render_mode"]
+__all__ = [
+    "OBJECT_HYPERPARAMS",
+    "ZOO_ALGOS",
+    "default_config",
+    "register",
+    "resolve_objects",
+    "with_default_conf",
+    "with_render_mode",
+]

@@ -5,15 +5,22 @@ writes at its end: a run killed mid-way resumed from its last checkpoint with an
 random warm-up episodes. With ``--save-replay-buffer``, :class:`ResumableExperimentManager` saves the replay with each
 checkpoint (``rl_model_replay_buffer_{steps}_steps.pkl``, SB3's ``CheckpointCallback`` naming; only the latest one is
 kept, since a replay can weigh tens of MB), and ``-i logs/.../rl_model_{steps}_steps.zip`` loads that replay.
+
+rl-zoo3 names a run's folder ``{env}_{latest id + 1}`` from a listing of the log folder and creates it later with
+``os.makedirs(exist_ok=True)``: two trainings started together into the same ``-f`` (two seeds in parallel) got the
+same id and wrote into one folder. :class:`ResumableExperimentManager` claims the folder atomically instead
+(:func:`claim_run_folder`), so that each run gets its own.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from typing import Any
 
 from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3.utils import get_latest_run_id
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback
 from stable_baselines3.common.vec_env import VecEnv
@@ -33,6 +40,27 @@ def checkpoint_replay_path(model_path: str) -> str | None:
     return os.path.join(os.path.dirname(model_path), f"{match['prefix']}_replay_buffer_{match['steps']}_steps.pkl")
 
 
+def claim_run_folder(log_path: str, env_name: str, suffix: str = "") -> str:
+    """Create and return the run folder ``{log_path}/{env_name}_{id}{suffix}``, ``id`` being the next one after the
+    latest in ``log_path`` (as rl-zoo3 picks it), or the first free one after it if another process claims that one
+    first: ``os.mkdir`` either creates the folder or fails, so two processes never get the same folder.
+
+    :param log_path: the folder of the runs of one algorithm (``{log_folder}/{algo}/``), created if missing
+    :param env_name: the env id (rl-zoo3's ``EnvironmentName``)
+    :param suffix: what follows the id in the name (rl-zoo3's ``--uuid`` string, ``""`` without it)
+    """
+    os.makedirs(log_path, exist_ok=True)
+    run_id = get_latest_run_id(log_path, env_name) + 1
+    while True:
+        path = os.path.join(log_path, f"{env_name}_{run_id}{suffix}")
+        try:
+            os.mkdir(path)
+        except FileExistsError:
+            run_id += 1
+        else:
+            return path
+
+
 class ReplayCheckpointCallback(CheckpointCallback):
     """``CheckpointCallback`` that saves the replay with every checkpoint and deletes the previous replay file."""
 
@@ -48,8 +76,37 @@ class ReplayCheckpointCallback(CheckpointCallback):
 
 
 class ResumableExperimentManager(ExperimentManager):
-    """``ExperimentManager`` whose checkpoints carry the replay (``--save-replay-buffer``) and whose ``-i`` loads the
-    replay of the checkpoint it resumes from."""
+    """``ExperimentManager`` whose checkpoints carry the replay (``--save-replay-buffer``), whose ``-i`` loads the
+    replay of the checkpoint it resumes from, and whose run folder is claimed atomically (:func:`claim_run_folder`)
+    when rl-zoo3 first creates it (``create_log_folder``, at the start of ``setup_experiment``, also with
+    ``-optimize``), so that trainings started together into the same log folder never share a run folder.
+
+    The run folder is claimed only when it is rl-zoo3's numbered one: a subclass that sets ``save_path`` itself (after
+    ``__init__``) gets that folder, created as rl-zoo3 creates it, and no numbered folder is made.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bound = inspect.signature(ExperimentManager.__init__).bind(self, *args, **kwargs)
+        self._uuid_str: str = bound.arguments.get("uuid_str", "")
+        # save_path is rl-zoo3's provisional {env}_{latest + 1}: claimed in create_log_folder unless set again
+        self._claim_save_path = True
+
+    @property
+    def save_path(self) -> str:
+        """The run folder (rl-zoo3's attribute); setting it turns off the claim of a numbered folder."""
+        return self._save_path
+
+    @save_path.setter
+    def save_path(self, value: str) -> None:
+        self._save_path = value
+        self._claim_save_path = False
+
+    def create_log_folder(self) -> None:
+        if self._claim_save_path:
+            self.save_path = claim_run_folder(self.log_path, self.env_name, self._uuid_str)
+            self.params_path = f"{self.save_path}/{self.env_name}"
+        super().create_log_folder()  # os.makedirs(params_path, exist_ok=True): inside the claimed folder
 
     def create_callbacks(self) -> None:
         super().create_callbacks()
@@ -73,3 +130,9 @@ class ResumableExperimentManager(ExperimentManager):
             print(f"Loading the replay buffer of the checkpoint: {replay_path}")
             model.load_replay_buffer(replay_path)  # type: ignore[attr-defined]
         return model
+
+    def _preprocess_hyperparams(self, hyperparams: dict[str, Any]) -> tuple:
+        # mirror / action_holds named by dotted path in the YAML entry (sb3_udrl.envs): made into objects here
+        from sb3_udrl.zoo import resolve_objects
+
+        return super()._preprocess_hyperparams(resolve_objects(hyperparams))

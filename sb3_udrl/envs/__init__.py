@@ -1,4 +1,9 @@
-"""Environments of the papers that gymnasium does not ship, registered under their own ids."""
+"""Env-specific helpers: the environments of the papers that gymnasium does not ship, and what a YAML entry may name
+to bring knowledge of a particular env into a run (LunarLander's mirror and holds: :mod:`sb3_udrl.envs.lunar_lander`).
+
+Nothing outside this package knows an env: the algorithms take the objects made here as constructor arguments
+(``mirror=``, ``action_holds=``), and results that use them say so (``python -m sb3_udrl.benchmark report``).
+"""
 
 from __future__ import annotations
 
