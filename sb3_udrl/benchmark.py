@@ -280,10 +280,10 @@ def is_current(algo: str, commit: str | None, dirty: bool | None = False) -> boo
 def env_knowledge(config: dict[str, Any]) -> list[str]:
     """
     The env-specific helpers a run's hyperparameters (rl-zoo3's ``config.yml``) name: values that are, or contain,
-    a dotted path under ``sb3_udrl.envs`` (e.g. ``["lunar_lander_mirror", "ground_holds"]``).
+    a dotted path under ``sb3_udrl.envs``, by key (e.g. ``["ground_holds", "lunar_lander_mirror"]``).
     """
     names = []
-    for key, value in config.items():
+    for key, value in sorted(config.items()):  # in the order of rl-zoo3's config.yml
         for text in [value, *(value.keys() if isinstance(value, dict) else [])]:
             if isinstance(text, str) and text.startswith("sb3_udrl.envs."):
                 names.append(text.rsplit(".", 1)[-1])

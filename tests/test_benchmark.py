@@ -10,6 +10,7 @@ import yaml
 pytest.importorskip("rl_zoo3")
 pytest.importorskip("rliable")
 
+import sb3_udrl
 from sb3_udrl import benchmark
 from sb3_udrl.benchmark import Run
 
@@ -126,6 +127,7 @@ def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
         assert len(greedy["timesteps"]) >= 2 and list(greedy["timesteps"]) == list(sampled["timesteps"])
         assert greedy["results"].shape[1] == sampled["results"].shape[1] == 2  # the episodes, over two eval envs
         assert "--n-eval-envs 2" in marker["command"]
+        assert marker["version"] == sb3_udrl.__version__ and {"commit", "dirty"} <= set(marker)
         assert np.all(np.diff(sampled["wall_seconds"]) > 0)
         assert (folder / f"{run.env}.zip").is_file()  # rl-zoo3's layout: enjoy / record_video read it
         assert benchmark.changed_settings(run, log_folder, {"learning_rate": 0.0007}) == []  # trained with --params
@@ -208,3 +210,45 @@ def test_speed_sweep_times_each_algorithm(tmp_path):
     assert "| udrl | CartPole-v1 | 1 |" in table and "| ppo | CartPole-v1 | 8 |" in table
     with pytest.raises(ValueError, match="no dqn settings"):
         benchmark.speed_sweep(["dqn"], "LunarLanderContinuous-v3", 1000, tmp_path)
+
+
+def _finished_run(log_folder, algo, env, seed, config, commit=None):
+    """A run folder as the runner leaves it, with rl-zoo3's config.yml."""
+    folder = Run(algo, env, seed, 1000).folder(log_folder)
+    (folder / "sampled").mkdir(parents=True)
+    (folder / env).mkdir()
+    marker = dict(algo=algo, env=env, seed=seed, n_timesteps_done=1000, wall_seconds=1.0, commit=commit, dirty=False)
+    marker["eval_modes"] = {"evaluations.npz": "greedy", "sampled/evaluations.npz": "sampled"}
+    (folder / "benchmark.json").write_text(json.dumps(marker))
+    for name in ("evaluations.npz", "sampled/evaluations.npz"):
+        np.savez(folder / name, timesteps=np.array([500, 1000]), results=np.full((2, 3), float(seed)))
+    with open(folder / env / "config.yml", "w") as file:
+        yaml.dump(config, file)
+
+
+def test_report_names_env_knowledge_and_marks_runs_of_older_code(tmp_path):
+    """A run whose hyperparameters name sb3_udrl.envs' helpers is its own row, labelled with them; a run with no
+    recorded commit (or one from before the algorithm's code last changed) is marked; baselines are not."""
+    helpers = dict(
+        mirror="sb3_udrl.envs.lunar_lander.lunar_lander_mirror",
+        action_holds={"sb3_udrl.envs.lunar_lander.ground_holds": {"otherwise_prob": 0.008}},
+    )
+    assert benchmark.env_knowledge(dict(gamma=0.99, **helpers)) == ["ground_holds", "lunar_lander_mirror"]
+    assert benchmark.env_knowledge(dict(symmetry="lunar_lander", hold_when=None)) == ["symmetry=lunar_lander"]
+    head = benchmark._git("rev-parse", "HEAD")
+    _finished_run(tmp_path / "main", "udrl", "LunarLander-v3", 0, dict(gamma=1.0), commit=head)
+    _finished_run(tmp_path / "knowledge", "udrl", "LunarLander-v3", 1, dict(gamma=1.0, **helpers), commit=None)
+    _finished_run(tmp_path / "main", "ppo", "LunarLander-v3", 2, dict(gamma=0.99))
+    results = {run.algo: run for run in benchmark.load_results([tmp_path / "main", tmp_path / "knowledge"])}
+    assert set(results) == {"udrl", "udrl + ground_holds + lunar_lander_mirror", "ppo"}
+    assert results["udrl + ground_holds + lunar_lander_mirror"].current is False  # no commit recorded
+    assert results["ppo"].current is True
+    assert benchmark.is_current("udrl", "0" * 40) is False  # not a commit of this history
+    if head is not None:  # a git checkout: today's commit ran today's code (when it was not modified)
+        assert results["udrl"].current is benchmark.is_current("udrl", head) is True
+    rows = {(row["algo"], row["mode"]): row for row in benchmark.summarize(list(results.values()), reps=20)}
+    assert rows[("udrl + ground_holds + lunar_lander_mirror", "greedy")]["code"] == "1/1 predate code changes"
+    assert rows[("ppo", "greedy")]["code"] == "current"
+    table = benchmark.report([tmp_path / "main", tmp_path / "knowledge"], tmp_path / "sweep", reps=20)
+    assert "| LunarLander-v3 | udrl + ground_holds + lunar_lander_mirror | greedy | 1 |" in table
+    assert "PPO, DQN, A2C and SAC included, had none" in (tmp_path / "sweep.md").read_text()

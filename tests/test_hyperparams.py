@@ -34,6 +34,9 @@ class UniqueKeyLoader(yaml.SafeLoader):
 ENTRIES: dict[str, dict[str, dict[str, Any]]] = {
     algo: yaml.load((HYPERPARAMS / f"{algo}.yml").read_text(), Loader=UniqueKeyLoader) for algo in ALGOS
 }
+#: Files of entries with env knowledge (sb3_udrl.envs' helpers), by algorithm
+KNOWLEDGE_FILES = {"udrl_lunar_lander.yml": "udrl"}
+KNOWLEDGE_ENTRIES = {name: yaml.load((HYPERPARAMS / name).read_text(), Loader=UniqueKeyLoader) for name in KNOWLEDGE_FILES}
 
 
 def test_unique_key_loader_rejects_repeats() -> None:
@@ -46,9 +49,24 @@ def test_every_algorithm_covers_every_env() -> None:
         assert set(ENTRIES[algo]) == set(ENTRIES["udrl"]), algo
 
 
-@pytest.mark.parametrize("algo, env_id", [(algo, env_id) for algo in ALGOS for env_id in sorted(ENTRIES[algo])])
-def test_entry_builds_its_model(algo: str, env_id: str) -> None:
-    params = dict(ENTRIES[algo][env_id])
+def test_main_entries_have_no_env_knowledge() -> None:
+    """The main files use no env-specific helper (sb3_udrl.envs): those entries live in files of their own."""
+    for algo, entries in ENTRIES.items():
+        for env_id, entry in entries.items():
+            assert "sb3_udrl.envs" not in str(entry), f"{algo}.yml {env_id}"
+    for entries in KNOWLEDGE_ENTRIES.values():
+        assert all("sb3_udrl.envs" in str(entry) for entry in entries.values())
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, params",
+    [(algo, env_id, ENTRIES[algo][env_id]) for algo in ALGOS for env_id in sorted(ENTRIES[algo])]
+    + [(KNOWLEDGE_FILES[name], env_id, entries[env_id]) for name, entries in KNOWLEDGE_ENTRIES.items() for env_id in entries],
+)
+def test_entry_builds_its_model(algo: str, env_id: str, params: dict[str, Any]) -> None:
+    from sb3_udrl.zoo import OBJECT_HYPERPARAMS, resolve_objects
+
+    params = resolve_objects(params)
     model_class = ALGOS[algo]
     unknown = set(params) - ZOO_KEYS - set(inspect.signature(model_class.__init__).parameters)
     assert not unknown, f"{env_id}: keys {model_class.__name__} does not take: {sorted(unknown)}"
@@ -58,5 +76,5 @@ def test_entry_builds_its_model(algo: str, env_id: str) -> None:
         params["policy_kwargs"] = eval(params["policy_kwargs"])
     model = model_class(env=env_id, seed=0, **params)
     for key, value in params.items():
-        if key not in ("policy", "policy_kwargs"):
+        if key not in ("policy", "policy_kwargs", *OBJECT_HYPERPARAMS):
             assert getattr(model, key) == value, f"{env_id}: {key} was not stored as given"

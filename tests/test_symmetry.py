@@ -1,4 +1,4 @@
-"""The mirror symmetry augmentation (``symmetry="lunar_lander"``)."""
+"""The mirror symmetry augmentation (``mirror=lunar_lander_mirror()``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch as th
 from stable_baselines3.common.logger import Logger
 
 from sb3_udrl import RCPA, RCPR, UDRL
-from sb3_udrl.common.symmetry import lunar_lander_mirror
+from sb3_udrl.envs.lunar_lander import lunar_lander_mirror
 
 
 def _after_ten_steps(env: gym.Env, action) -> np.ndarray:
@@ -23,7 +23,8 @@ def _after_ten_steps(env: gym.Env, action) -> np.ndarray:
 def test_lunar_lander_mirror_matches_the_physics(continuous):
     """Firing one orientation engine moves the lander as the mirror image of firing the other."""
     env = gym.make("LunarLander-v3", continuous=continuous)
-    mirror = lunar_lander_mirror(env.observation_space, env.action_space)
+    mirror = lunar_lander_mirror(continuous)
+    mirror.check(env.observation_space, env.action_space)
     if continuous:
         noop, left = np.array([-1.0, 0.0], np.float32), np.array([-1.0, -1.0], np.float32)
         right = mirror.actions(left[None])[0]
@@ -41,7 +42,7 @@ def test_lunar_lander_mirror_matches_the_physics(continuous):
 
 
 def test_mirror_is_an_involution_and_swaps_the_legs():
-    mirror = lunar_lander_mirror(gym.spaces.Box(-1, 1, (8,)), gym.spaces.Discrete(4))
+    mirror = lunar_lander_mirror()
     obs = np.arange(16, dtype=np.float32).reshape(2, 8)
     mirrored = mirror.observations(obs)
     np.testing.assert_array_equal(mirrored[:, 6:], obs[:, [7, 6]])
@@ -55,7 +56,7 @@ def test_mirror_is_an_involution_and_swaps_the_legs():
 @pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
 def test_training_with_the_mirror_learns_the_other_side(algorithm):
     """Episodes only on the right, always firing the left engine: with the mirror, the lander on the left fires right."""
-    model = algorithm("MlpPolicy", "LunarLander-v3", symmetry="lunar_lander", batch_size=64, seed=0)
+    model = algorithm("MlpPolicy", "LunarLander-v3", mirror=lunar_lander_mirror(), batch_size=64, seed=0)
     model.set_logger(Logger(folder=None, output_formats=[]))
     model.replay_buffer = model._make_replay_buffer()
     rng = np.random.default_rng(0)
@@ -76,39 +77,10 @@ def test_training_with_the_mirror_learns_the_other_side(algorithm):
     assert probs[:, 3].mean() > 0.4 and probs[:, 3].mean() > probs[:, 0].mean() + 0.2, probs.mean(axis=0)
 
 
-def test_symmetry_is_checked_at_construction():
-    with pytest.raises(ValueError, match=r"symmetry must be None, 'auto' or one of"):
-        UDRL("MlpPolicy", "LunarLander-v3", symmetry="lunarlander")
-    with pytest.raises(ValueError, match="LunarLander's observations"):
-        UDRL("MlpPolicy", "CartPole-v1", symmetry="lunar_lander")
-
-
 @pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
-def test_symmetry_survives_save_and_load(algorithm, tmp_path):
-    model = algorithm("MlpPolicy", "LunarLander-v3", symmetry="lunar_lander", seed=0)
+def test_mirror_survives_save_and_load(algorithm, tmp_path):
+    model = algorithm("MlpPolicy", "LunarLander-v3", mirror=lunar_lander_mirror(), seed=0)
     model.save(tmp_path / "model.zip")
     loaded = algorithm.load(tmp_path / "model.zip")
-    assert loaded.symmetry == "lunar_lander" and loaded._mirror is not None
-
-
-@pytest.mark.parametrize(
-    "env_id, expected",
-    [
-        ("LunarLander-v3", "lunar_lander"),
-        ("LunarLanderSparse-v3", "lunar_lander"),  # with its holds in the air (README, "Sparse LunarLander")
-        ("LunarLanderContinuous-v3", None),  # and with Box actions
-        ("CartPole-v1", None),
-    ],
-)
-def test_auto_symmetry_follows_the_env_id(env_id, expected):
-    model = UDRL("MlpPolicy", env_id)  # "auto" is the default
-    assert model.symmetry == expected and (model._mirror is not None) == (expected is not None)
-    assert UDRL("MlpPolicy", env_id, symmetry=None)._mirror is None
-
-
-def test_auto_symmetry_needs_the_env_spaces():
-    """A LunarLander whose observations a wrapper changed is not mirrored."""
-    env = gym.wrappers.TransformObservation(
-        gym.make("LunarLander-v3"), lambda obs: obs[:6], gym.spaces.Box(-np.inf, np.inf, (6,), np.float32)
-    )
-    assert UDRL("MlpPolicy", env, symmetry="auto").symmetry is None
+    np.testing.assert_array_equal(loaded.mirror.action_index, [0, 3, 2, 1])
+    np.testing.assert_array_equal(loaded.mirror.obs_index, model.mirror.obs_index)
