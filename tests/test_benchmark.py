@@ -12,7 +12,9 @@ pytest.importorskip("rliable")
 
 import sb3_udrl
 from sb3_udrl import benchmark
-from sb3_udrl.benchmark import Run
+from sb3_udrl.benchmark import Run, versions
+from sb3_udrl.benchmark.cli import main
+from sb3_udrl.benchmark.report import _interval
 
 
 def test_plan_is_seed_major_shards_split_it_and_pairs_without_settings_are_skipped():
@@ -74,9 +76,7 @@ def test_finished_run_trained_with_other_settings_is_named(tmp_path, capsys):
         f"n_envs: 99 -> {entry['n_envs']}",
         f"policy: (unset) -> {entry['policy']}",
     ]
-    benchmark.main(
-        ["run", "--algos", "rcpa", "--envs", run.env, "--seeds", "0", "-n", "1000", "-f", str(tmp_path), "--dry-run"]
-    )
+    main(["run", "--algos", "rcpa", "--envs", run.env, "--seeds", "0", "-n", "1000", "-f", str(tmp_path), "--dry-run"])
     out = capsys.readouterr().out
     assert "1 done" in out and "was trained with other settings" in out and "dropped_setting: 0.5 -> (unset)" in out
     # A sweep with --params compares against the entry with those overrides
@@ -98,7 +98,7 @@ def test_params_are_read_as_rl_zoo3_reads_them():
 
 def test_report_median_is_the_median_over_seeds():
     # rliable's aggregate_median would give the mean (70) for one env; the IQM of 5 seeds averages the middle three
-    stats = benchmark._interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0)
+    stats = _interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0)
     assert stats["median"][0] == 30.0
     assert stats["iqm"][0] == pytest.approx(np.mean([20.0, 30.0, 90.0]))
     assert stats["median"][1] <= 30.0 <= stats["median"][2]
@@ -106,7 +106,7 @@ def test_report_median_is_the_median_over_seeds():
     np.random.seed(1)
     expected_next = np.random.rand()
     np.random.seed(1)
-    assert benchmark._interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0) == stats
+    assert _interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0) == stats
     assert np.random.rand() == expected_next
 
 
@@ -198,7 +198,7 @@ def test_report_compares_at_equal_steps(tmp_path):
 def test_speed_sweep_times_each_algorithm(tmp_path):
     """Whole runs of ours and a baseline, one after the other, against random stepping of each one's VecEnv."""
     output = tmp_path / "results" / "speed"
-    benchmark.main(["speed", "--algos", "udrl", "ppo", "--env", "CartPole-v1", "-n", "2000", "-o", str(output)])
+    main(["speed", "--algos", "udrl", "ppo", "--env", "CartPole-v1", "-n", "2000", "-o", str(output)])
     result = json.loads((tmp_path / "results" / "speed_CartPole-v1.json").read_text())
     rows = {row["algo"]: row for row in result["rows"]}
     assert set(rows) == {"udrl", "ppo"} and "cores" in result["machine"]
@@ -235,7 +235,7 @@ def test_report_names_env_knowledge_and_marks_runs_of_older_code(tmp_path):
     )
     assert benchmark.env_knowledge(dict(gamma=0.99, **helpers)) == ["ground_holds", "lunar_lander_mirror"]
     assert benchmark.env_knowledge(dict(symmetry="lunar_lander", hold_when=None)) == ["symmetry=lunar_lander"]
-    head = benchmark._git("rev-parse", "HEAD")
+    head = versions._git("rev-parse", "HEAD")
     _finished_run(tmp_path / "main", "udrl", "LunarLander-v3", 0, dict(gamma=1.0), commit=head)
     _finished_run(tmp_path / "knowledge", "udrl", "LunarLander-v3", 1, dict(gamma=1.0, **helpers), commit=None)
     _finished_run(tmp_path / "main", "ppo", "LunarLander-v3", 2, dict(gamma=0.99))
