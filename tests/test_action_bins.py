@@ -114,18 +114,18 @@ def test_action_bins_need_finite_bounds():
         CommandPolicy(spaces.Box(-1, 1, (1,)), space, lambda _: 1e-3, action_bins=5)
 
 
-def test_udrl_bins_box_actions_by_default_and_loads_older_gaussian_files(tmp_path):
+def test_udrl_bins_box_actions_by_default_and_saves_the_gaussian(tmp_path):
     """UDRL's default for Box actions is 11 bins (README, Box actions); None gives the Gaussian; policy_kwargs wins;
-    Discrete actions and RCP are unaffected; a file saved before the option (no action_bins) loads as a Gaussian."""
+    Discrete actions and RCP are unaffected; a Gaussian saves and loads as one (policy_kwargs left as given)."""
     assert UDRL("MlpPolicy", "Pendulum-v1").policy.action_bins == 11
     assert UDRL("MlpPolicy", "Pendulum-v1", policy_kwargs=dict(action_bins=5)).policy.action_bins == 5
     assert UDRL("MlpPolicy", "CartPole-v1").policy.action_bins is None
     assert RCPA("MlpPolicy", "Pendulum-v1").policy.action_bins is None
     gaussian = UDRL("MlpPolicy", "Pendulum-v1", action_bins=None)
     assert gaussian.policy.action_bins is None and isinstance(gaussian.policy.log_std, th.nn.Parameter)
-    del gaussian.policy_kwargs["action_bins"]  # as written before the option existed
-    gaussian.save(tmp_path / "older.zip")
-    loaded = UDRL.load(tmp_path / "older.zip")
+    assert gaussian.policy_kwargs == {}
+    gaussian.save(tmp_path / "gaussian.zip")
+    loaded = UDRL.load(tmp_path / "gaussian.zip")
     assert loaded.action_bins is None and loaded.policy.action_bins is None
     assert_same_state(gaussian, loaded)
     for bad in (1, 2.5, True):

@@ -279,3 +279,19 @@ def test_multi_dimensional_box_actions(model_class):
     action, _ = model.predict(np.zeros(3, np.float32), deterministic=True)
     assert action.shape == (2, 2) and model.action_space.contains(action)
     assert model.replay_buffer.actions.shape[1:] == (2, 2)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_load_accepts_the_policy_kwargs_of_creation(model_class, tmp_path):
+    """SB3's test_save_load_env_cnn: load() accepts the policy_kwargs the model was created with, on Box actions too
+    (UDRL's action_bins must not be written into the saved policy_kwargs); the policy comes back the same."""
+    model = make(model_class, "Pendulum-v1", policy_kwargs=dict(net_arch=[32]))
+    model.save(tmp_path / "model.zip")
+    obs = np.random.default_rng(0).uniform(-1, 1, (8, 3)).astype(np.float32)
+    expected = model.predict(obs, deterministic=True)[0]
+    for kwargs in (dict(policy_kwargs=dict(net_arch=[32])), {}):
+        loaded = model_class.load(tmp_path / "model.zip", **kwargs)
+        assert loaded.policy_kwargs == dict(net_arch=[32])
+        assert loaded.policy.action_bins == model.policy.action_bins == (11 if model_class.__name__ == "UDRL" else None)
+        assert_same_state(model, loaded)
+        np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)

@@ -14,6 +14,7 @@ from gymnasium import spaces
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
 from sb3_udrl import RCPA, UDRL
 from tests.conftest import MODEL_LIST, TINY_KWARGS
@@ -219,3 +220,89 @@ def test_replays_of_earlier_versions_load(tmp_path):
     fresh.load_replay_buffer(tmp_path / "old.pkl")
     assert fresh.replay_buffer.ep_final_obs.shape[0] == len(fresh.replay_buffer.ep_start)
     fresh.learn(600)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_discrete_actions_not_starting_at_zero_refused(model_class):
+    """Discrete(3, start=5) trained into a divergence (the policies' actions are indices 0..n-1): refused at once."""
+    env = CountingEnv()
+    env.action_space = spaces.Discrete(3, start=5)
+    for candidate in (env, make_vec_env(lambda: env, n_envs=1)):
+        with pytest.raises(ValueError, match=r"Discrete action spaces starting at 0 only, got Discrete\(3, start=5\)"):
+            make(model_class, candidate)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+@pytest.mark.parametrize("reward", [1e30, 1.0])
+def test_divergence_names_huge_rewards_as_the_cause(model_class, reward):
+    """A divergence on a replay of huge rewards names the reward scale (not only the learning rate); with usual
+    rewards the advice is the learning rate's, as before."""
+    model = make(model_class, CountingEnv(reward=reward), n_updates_per_iter=0).learn(100)
+    with pytest.raises(ValueError, match="Training diverged") as error:
+        with model._restore_if_diverged():
+            raise ValueError("non-finite training loss (inf)")
+    if reward > 1e6:
+        assert "rewards reach 1e+30" in str(error.value) and "TransformReward(env, lambda r: r * 1e-30)" in str(error.value)
+    else:
+        assert "lower learning_rate (or the command scales)" in str(error.value) and "reward" not in str(error.value)
+
+
+def test_rcpa_on_huge_rewards_names_the_reward_scale():
+    """RCP-A's value loss overflows float32 on rewards of 1e30: the error says to scale them."""
+    with pytest.raises(ValueError, match=r"Training diverged .*rewards reach 1e\+30.*TransformReward"):
+        make(RCPA, CountingEnv(reward=1e30)).learn(300)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_truncated_replay_file_refused_and_replay_kept(model_class, tmp_path):
+    model = make(model_class, "CartPole-v1").learn(400)
+    path = tmp_path / "replay.pkl"
+    model.save_replay_buffer(path)
+    os.truncate(path, path.stat().st_size // 2)  # a half-written file
+    replay, n_episodes = model.replay_buffer, model.replay_buffer.n_episodes
+    with pytest.raises(ValueError, match=r"replay.pkl is truncated or corrupt"):
+        model.load_replay_buffer(path)
+    assert model.replay_buffer is replay and replay.n_episodes == n_episodes
+
+
+class ShapeChangingEnv(CountingEnv):
+    """CountingEnv whose observations get a second entry from step ``change_at`` on (or only at episode ends)."""
+
+    def __init__(self, change_at: int = 100, final_only: bool = False) -> None:
+        super().__init__()
+        self.change_at, self.final_only = change_at, final_only
+
+    def _obs(self):
+        obs = super()._obs()
+        changed = self.total_steps >= self.change_at and (not self.final_only or self.t >= self.length)
+        return np.concatenate([obs, obs]) if changed else obs
+
+
+class GrowingObservations(VecEnvWrapper):
+    """Observations of every env get a second entry after ``after`` steps (as SubprocVecEnv stacks them)."""
+
+    def __init__(self, venv, after: int = 100) -> None:
+        super().__init__(venv)
+        self.after, self.steps = after, 0
+
+    def reset(self):
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        self.steps += 1
+        return (np.concatenate([obs, obs], axis=1) if self.steps > self.after else obs), rewards, dones, infos
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+@pytest.mark.parametrize("case", ["dummy_vec_env", "vec_env", "final_observation"])
+def test_observation_shape_change_named(model_class, case):
+    """An env whose observations change shape mid-run: a ValueError naming both shapes (not numpy's broadcast error),
+    whether the VecEnv's buffer, the staging or the final observation meets it first."""
+    env = {
+        "dummy_vec_env": lambda: ShapeChangingEnv(),
+        "vec_env": lambda: GrowingObservations(make_vec_env(CountingEnv, n_envs=2, seed=0)),
+        "final_observation": lambda: ShapeChangingEnv(final_only=True),
+    }[case]()
+    with pytest.raises(ValueError, match=r"observation of shape \(2,\), but its observation space has shape \(1,\)"):
+        make(model_class, env).learn(1000)

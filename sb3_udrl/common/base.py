@@ -19,9 +19,11 @@ import io
 import json
 import os
 import pathlib
+import pickle
 import re
 import sys
 import time
+import traceback
 import warnings
 import zipfile
 from abc import abstractmethod
@@ -64,6 +66,10 @@ def episodes_per_env(n_episodes: int, n_envs: int) -> np.ndarray:
 
 #: Largest ``batch_size`` accepted: a batch is built in memory at once (observations and activations of every sample)
 MAX_BATCH_SIZE = 2**20
+
+#: Rewards or returns-to-go (in absolute value) from which a divergence is put down to the reward scale: far beyond
+#: any usual env's, and where float32 losses (squared value errors, network inputs) overflow or blow up
+LARGE_RETURN = 1e6
 
 #: How training samples are weighted: ``"none"`` (UDRL: plain likelihood) or ``"exp"`` (RCP: exponential weights)
 WEIGHTINGS = ("none", "exp")
@@ -143,8 +149,8 @@ class CommandAlgorithm(BaseAlgorithm):
         if isinstance(policy, str):
             # Resolved here so that RewardFeedback's Dict observations work with "MlpPolicy"/"CnnPolicy"
             policy = self._get_policy_from_name(policy)
-        if isinstance(env, (VecEnv, gym.Env)) and not isinstance(env.action_space, (spaces.Discrete, spaces.Box)):
-            raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {env.action_space}")
+        if isinstance(env, (VecEnv, gym.Env)):
+            self._check_action_space(env.action_space)
         super().__init__(
             policy=policy,
             env=env,
@@ -157,8 +163,8 @@ class CommandAlgorithm(BaseAlgorithm):
             support_multi_env=True,
             seed=seed,
         )
-        if env is not None and not isinstance(self.action_space, (spaces.Discrete, spaces.Box)):
-            raise ValueError(f"{type(self).__name__} supports Discrete and Box action spaces, got {self.action_space}")
+        if env is not None:
+            self._check_action_space(self.action_space)
         self.buffer_size = check_int("buffer_size", buffer_size)
         self.batch_size = check_int("batch_size", batch_size)
         if self.batch_size > MAX_BATCH_SIZE:
@@ -194,6 +200,19 @@ class CommandAlgorithm(BaseAlgorithm):
 
     # ----------------------------------------------------------------------------------------------------------
     # Set-up
+    @classmethod
+    def _check_action_space(cls, action_space: spaces.Space) -> None:
+        """``ValueError`` naming the space unless it is a Box or a Discrete space starting at 0 (the policies' actions
+        are category indices 0..n-1, as SB3's)."""
+        if not isinstance(action_space, (spaces.Discrete, spaces.Box)):
+            raise ValueError(f"{cls.__name__} supports Discrete and Box action spaces, got {action_space}")
+        if isinstance(action_space, spaces.Discrete) and int(action_space.start) != 0:
+            raise ValueError(
+                f"{cls.__name__} supports Discrete action spaces starting at 0 only, got {action_space}: wrap the env "
+                f"so that it takes actions 0..{action_space.n - 1} (e.g. a gymnasium.ActionWrapper adding "
+                f"{int(action_space.start)} to the action, with action_space Discrete({action_space.n}))"
+            )
+
     def _setup_model(self) -> None:
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
@@ -412,10 +431,31 @@ class CommandAlgorithm(BaseAlgorithm):
                 raise ValueError("non-finite weights after the update")
         except ValueError as error:
             self._load_torch_state(saved_state)
+            advice = self._reward_scale_advice() or "lower learning_rate (or the command scales)"
             raise ValueError(
-                f"Training diverged ({str(error).splitlines()[0]}): lower learning_rate (or the command scales). "
+                f"Training diverged ({str(error).splitlines()[0]}): {advice}. "
                 "The weights are restored to what they were before this iteration's updates."
             ) from error
+
+    def _reward_scale_advice(self) -> str | None:
+        """Where training diverged on a replay whose rewards or returns reach :data:`LARGE_RETURN`: advice naming the
+        reward scale as the cause (None otherwise). Read on the error path only."""
+        buffer = self.replay_buffer
+        if buffer is None or buffer.n_episodes == 0:
+            return None
+        rows, mask = buffer.padded_rows()
+        kept = rows[mask]
+        largest_reward = float(np.abs(buffer.rewards[kept]).max())
+        largest_return = float(np.abs(buffer.returns_to_go[kept]).max())
+        if max(largest_reward, largest_return) < LARGE_RETURN:
+            return None
+        factor = 10.0 ** -round(float(np.log10(max(largest_reward, 1.0))))
+        return (
+            f"the env's rewards reach {largest_reward:.3g} (returns-to-go {largest_return:.3g}), a scale at which the "
+            "losses overflow or the updates blow up: scale the rewards down with a reward wrapper (e.g. "
+            f"gymnasium.wrappers.TransformReward(env, lambda r: r * {factor:g})); VecNormalize's norm_reward does not "
+            "help, the replay keeps the original rewards. If it still diverges, lower learning_rate"
+        )
 
     # ----------------------------------------------------------------------------------------------------------
     # Observations
@@ -528,6 +568,42 @@ class CommandAlgorithm(BaseAlgorithm):
                 f"{base.reshape(len(base), -1)[bad[0], bad[1]]}); nothing of this step was stored"
             )
 
+    def _check_obs_shape(self, shape: tuple[int, ...], what: str = "an observation") -> None:
+        """Refuse an observation (one env's, without the env axis) whose shape is not the observation space's."""
+        expected = self.replay_buffer.obs_shape  # type: ignore[union-attr]
+        if shape != expected:
+            raise ValueError(
+                f"The environment returned {what} of shape {shape}, but its observation space has shape {expected}: "
+                "an env's observations must keep the shape of its observation_space; nothing of this step was stored"
+            )
+
+    def _step(self, env: VecEnv, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """``env.step(actions)``, with the VecEnv's error on an observation of another shape made clear."""
+        try:
+            return env.step(actions)
+        except ValueError as error:
+            shape_error = self._observation_shape_error(error)
+            if shape_error is None:
+                raise
+            self._staging = None  # the step did not complete: the episodes in progress are abandoned
+            raise shape_error from error
+
+    def _observation_shape_error(self, error: ValueError) -> ValueError | None:
+        """The clearer error for a VecEnv that could not store an observation of another shape than its space's (its
+        buffer, DummyVecEnv; its stacking, SubprocVecEnv); None where ``error`` is something else."""
+        frames = traceback.extract_tb(error.__traceback__)
+        if not any(frame.name in ("_save_obs", "_stack_obs") and "vec_env" in frame.filename for frame in frames):
+            return None
+        match = re.search(r"from shape (\([^)]*\)) into shape (\([^)]*\))", str(error))
+        if match:  # DummyVecEnv: numpy names both shapes
+            received, expected = f"of shape {match.group(1)}", match.group(2)
+        else:
+            received, expected = "of another shape", str(base_observation_space(self.observation_space).shape)
+        return ValueError(
+            f"The environment returned an observation {received}, but its observation space has shape {expected}: "
+            f"an env's observations must keep the shape of its observation_space ({error})"
+        )
+
     def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool | np.ndarray = False) -> np.ndarray:
         """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``, or for the envs where
         the ``(n_envs,)`` mask ``deterministic`` is True)."""
@@ -573,7 +649,7 @@ class CommandAlgorithm(BaseAlgorithm):
             else:
                 actions = self._act(self._base_obs(self._last_obs), self._command, self._greedy)  # type: ignore[arg-type]
                 actions = self._hold(actions)
-            new_obs, rewards, dones, infos = env.step(actions)
+            new_obs, rewards, dones, infos = self._step(env, actions)
             self.num_timesteps += env.num_envs
             n_collected += env.num_envs
             callback.update_locals(locals())
@@ -595,9 +671,11 @@ class CommandAlgorithm(BaseAlgorithm):
             try:
                 if not np.all(np.isfinite(original_rewards)):
                     raise ValueError(f"The environment returned a non-finite reward: {original_rewards}")
+                self._check_obs_shape(self._base_obs(new_obs).shape[1:])  # type: ignore[union-attr]
                 self._check_finite_obs(new_original_obs)
                 for final_observation in final_observations.values():
                     if final_observation is not None:
+                        self._check_obs_shape(final_observation.shape, "a final observation")
                         self._check_finite_obs(final_observation[None], "a final observation")
             except ValueError:
                 self._staging = None  # nothing of this step is stored; the episodes in progress are abandoned
@@ -841,7 +919,14 @@ class CommandAlgorithm(BaseAlgorithm):
         :param truncate_last_traj: accepted for compatibility with SB3; the replay only holds finished episodes
         """
         del truncate_last_traj
-        buffer = load_from_pkl(path, self.verbose)
+        try:
+            buffer = load_from_pkl(path, self.verbose)
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, OverflowError) as error:
+            # A half-written or damaged file; the model's replay is left as it was
+            raise ValueError(
+                f"{path} is truncated or corrupt, not a complete replay saved by save_replay_buffer() "
+                f"({type(error).__name__}: {error}); the model's replay is unchanged"
+            ) from error
         if not isinstance(buffer, EpisodicReplayBuffer):
             raise TypeError(f"{path} does not hold an EpisodicReplayBuffer but a {type(buffer).__name__}")
         expected = base_observation_space(self.observation_space)

@@ -199,10 +199,9 @@ class UDRL(CommandAlgorithm):
         self.return_bonus = check_float("return_bonus", return_bonus, low_inclusive=True)
         self.cap_desired_return = bool(cap_desired_return)
         self.eval_return_cap = check_bool("eval_return_cap", eval_return_cap)
+        # Not written into policy_kwargs: the saved policy_kwargs stay the user's, so that load(path, policy_kwargs=...)
+        # accepts the ones the model was created with (SB3 compares them); _policy_kwargs() passes action_bins on
         self.action_bins = check_action_bins(action_bins)
-        if isinstance(getattr(self, "action_space", None), spaces.Box) and "action_bins" not in self.policy_kwargs:
-            # Written into policy_kwargs, which the model saves: files from before the option load as Gaussians
-            self.policy_kwargs = {**self.policy_kwargs, "action_bins": self.action_bins}
         self.store_truncated = store_truncated if isinstance(store_truncated, str) else bool(store_truncated)
         self._check_store_truncated()
         self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
@@ -226,13 +225,17 @@ class UDRL(CommandAlgorithm):
     def _setup_model(self) -> None:
         self._check_store_truncated()  # again here: load(path, store_truncated=...) sets attributes without __init__
         self.buffer_size = self.replay_size
-        if isinstance(self.action_space, spaces.Box):  # what the policy is built with (a file may predate the option)
-            self.action_bins = self.policy_kwargs.get("action_bins")
+        if isinstance(self.action_space, spaces.Box) and "action_bins" in self.policy_kwargs:
+            # policy_kwargs["action_bins"] takes precedence (the policy checks its value)
+            self.action_bins = self.policy_kwargs["action_bins"]
         super()._setup_model()
         self._set_eval_command()
 
     def _policy_kwargs(self) -> dict[str, Any]:
-        return dict(self.policy_kwargs, condition=ReturnHorizon(self.return_scale, self.horizon_scale))
+        policy_kwargs = dict(self.policy_kwargs, condition=ReturnHorizon(self.return_scale, self.horizon_scale))
+        if isinstance(self.action_space, spaces.Box):  # Discrete actions ignore action_bins
+            policy_kwargs.setdefault("action_bins", self.action_bins)
+        return policy_kwargs
 
     def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
         observation_space = base_observation_space(self.observation_space)
