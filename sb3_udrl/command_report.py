@@ -36,9 +36,10 @@ from gymnasium import spaces
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
-from sb3_udrl.common.base import CommandAlgorithm, episodes_per_env
+from sb3_udrl.common.base import CommandAlgorithm
+from sb3_udrl.common.evaluation import episodes_per_env
 from sb3_udrl.common.wrappers import PREV_REWARD_KEY, RewardFeedback
-from sb3_udrl.rcp import RCPA
+from sb3_udrl.rcpa import RCPA
 from sb3_udrl.udrl import UDRL
 
 OUTCOMES = ("landed_or_positive", "crashed_or_negative", "truncated")

@@ -235,6 +235,7 @@ def test_report_names_env_knowledge_and_marks_runs_of_older_code(tmp_path):
     )
     assert benchmark.env_knowledge(dict(gamma=0.99, **helpers)) == ["ground_holds", "lunar_lander_mirror"]
     assert benchmark.env_knowledge(dict(symmetry="lunar_lander", hold_when=None)) == ["symmetry=lunar_lander"]
+    assert benchmark.env_knowledge(dict(env_wrapper=["sb3_udrl.envs.vizdoom.TakeCoverObservation"])) == []
     head = versions._git("rev-parse", "HEAD")
     _finished_run(tmp_path / "main", "udrl", "LunarLander-v3", 0, dict(gamma=1.0), commit=head)
     _finished_run(tmp_path / "knowledge", "udrl", "LunarLander-v3", 1, dict(gamma=1.0, **helpers), commit=None)

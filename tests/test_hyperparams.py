@@ -3,10 +3,12 @@ silently), and every algorithm has an entry for every env of udrl.yml."""
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import pytest
 import yaml
 from torch import nn  # noqa: F401  (policy_kwargs strings may name activation functions)
@@ -14,8 +16,14 @@ from torch import nn  # noqa: F401  (policy_kwargs strings may name activation f
 import sb3_udrl  # noqa: F401  (registers LunarLanderSparse-v3)
 from sb3_udrl import RCPA, RCPR, UDRL
 
+HAS_VIZDOOM = importlib.util.find_spec("vizdoom") is not None
+if HAS_VIZDOOM:
+    import vizdoom.gymnasium_wrapper  # noqa: F401  (registers VizdoomTakeCover-v1)
+
 HYPERPARAMS = Path(__file__).resolve().parents[1] / "hyperparams"
 ALGOS = {"udrl": UDRL, "rcpr": RCPR, "rcpa": RCPA}
+#: The ViZDoom screens' preprocessing (the benchmark's observations, as the paper's): not knowledge brought into a run
+PREPROCESSING = "sb3_udrl.envs.vizdoom"
 # Keys rl-zoo3 reads itself instead of passing them to the algorithm
 ZOO_KEYS = {"n_envs", "n_timesteps", "env_wrapper", "normalize", "frame_stack", "callback", "vec_env_wrapper"}
 
@@ -53,7 +61,7 @@ def test_main_entries_have_no_env_knowledge() -> None:
     """The main files use no env-specific helper (sb3_udrl.envs): those entries live in files of their own."""
     for algo, entries in ENTRIES.items():
         for env_id, entry in entries.items():
-            assert "sb3_udrl.envs" not in str(entry), f"{algo}.yml {env_id}"
+            assert "sb3_udrl.envs" not in str(entry).replace(PREPROCESSING, ""), f"{algo}.yml {env_id}"
     for entries in KNOWLEDGE_ENTRIES.values():
         assert all("sb3_udrl.envs" in str(entry) for entry in entries.values())
 
@@ -63,18 +71,28 @@ def test_main_entries_have_no_env_knowledge() -> None:
     [(algo, env_id, ENTRIES[algo][env_id]) for algo in ALGOS for env_id in sorted(ENTRIES[algo])]
     + [(KNOWLEDGE_FILES[name], env_id, entries[env_id]) for name, entries in KNOWLEDGE_ENTRIES.items() for env_id in entries],
 )
-def test_entry_builds_its_model(algo: str, env_id: str, params: dict[str, Any]) -> None:
+def test_entry_builds_its_model(
+    algo: str, env_id: str, params: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rl_zoo3.utils import get_wrapper_class
+
     from sb3_udrl.zoo import OBJECT_HYPERPARAMS, resolve_objects
 
+    if env_id.startswith("Vizdoom"):
+        if not HAS_VIZDOOM:
+            pytest.skip("vizdoom is not installed (pip install -e .[vizdoom])")
+        monkeypatch.chdir(tmp_path)  # ViZDoom writes _vizdoom.ini and _vizdoom/ in the working directory
     params = resolve_objects(params)
     model_class = ALGOS[algo]
     unknown = set(params) - ZOO_KEYS - set(inspect.signature(model_class.__init__).parameters)
     assert not unknown, f"{env_id}: keys {model_class.__name__} does not take: {sorted(unknown)}"
+    wrapper = get_wrapper_class(params)  # the env as rl-zoo3 wraps it (TakeCover's CNN needs its images)
     for key in ZOO_KEYS:
         params.pop(key, None)
     if isinstance(params.get("policy_kwargs"), str):  # rl-zoo3 evaluates this string the same way
         params["policy_kwargs"] = eval(params["policy_kwargs"])
-    model = model_class(env=env_id, seed=0, **params)
+    model = model_class(env=wrapper(gym.make(env_id)) if wrapper else env_id, seed=0, **params)
     for key, value in params.items():
         if key not in ("policy", "policy_kwargs", *OBJECT_HYPERPARAMS):
             assert getattr(model, key) == value, f"{env_id}: {key} was not stored as given"
+    model.env.close()

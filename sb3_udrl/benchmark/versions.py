@@ -23,8 +23,8 @@ def _git(*args: str) -> str | None:
 #: that changed it is marked in the report
 ALGORITHM_CODE: dict[str, tuple[str, ...]] = {
     "udrl": ("common", "udrl"),
-    "rcpr": ("common", "rcp"),
-    "rcpa": ("common", "rcp"),
+    "rcpr": ("common", "rcpr"),
+    "rcpa": ("common", "rcpa"),
 }
 
 
@@ -60,10 +60,13 @@ def is_current(algo: str, commit: str | None, dirty: bool | None = False) -> boo
 def env_knowledge(config: dict[str, Any]) -> list[str]:
     """
     The env-specific helpers a run's hyperparameters (rl-zoo3's ``config.yml``) name: values that are, or contain,
-    a dotted path under ``sb3_udrl.envs``, by key (e.g. ``["ground_holds", "lunar_lander_mirror"]``).
+    a dotted path under ``sb3_udrl.envs``, by key (e.g. ``["ground_holds", "lunar_lander_mirror"]``). ``env_wrapper``
+    is the env's interface (e.g. TakeCover's image preprocessing, which the baselines' entries use too), not knowledge.
     """
     names = []
     for key, value in sorted(config.items()):  # in the order of rl-zoo3's config.yml
+        if key == "env_wrapper":
+            continue
         for text in [value, *(value.keys() if isinstance(value, dict) else [])]:
             if isinstance(text, str) and text.startswith("sb3_udrl.envs."):
                 names.append(text.rsplit(".", 1)[-1])

@@ -1,6 +1,12 @@
 """What the reward-conditioned algorithms share: episode collection with per-env commands, the episodic
 replay, one weighted supervised ``train()``, closed-loop evaluation, saving and the SB3 ``learn()`` contract.
 
+:class:`CommandAlgorithm` holds the set-up, the training step and the loop; the rest of the core is mixed in from
+modules of their own: :mod:`~sb3_udrl.common.collection` (``collect_rollouts``), :mod:`~sb3_udrl.common.observations`
+(VecNormalize and image layout, checks of what the env returns), :mod:`~sb3_udrl.common.evaluation` (``evaluate``)
+and :mod:`~sb3_udrl.common.save_load` (``save``, ``load`` and the replay's); :mod:`~sb3_udrl.common.learner` runs the
+updates in a second process (``overlap_training``).
+
 The algorithms differ in four swappable pieces:
 
 1. the condition (:mod:`sb3_udrl.common.conditions`: layout, relabelling, closed-loop update), and the targets asked
@@ -15,17 +21,8 @@ The algorithms differ in four swappable pieces:
 from __future__ import annotations
 
 import copy
-import io
-import json
-import os
-import pathlib
-import pickle
-import re
 import sys
 import time
-import traceback
-import warnings
-import zipfile
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,31 +35,27 @@ from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.preprocessing import is_image_space
-from stable_baselines3.common.save_util import load_from_pkl, recursive_getattr, save_to_pkl
+from stable_baselines3.common.save_util import recursive_getattr
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import safe_mean
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
+from sb3_udrl.common.collection import CollectionMixin
+from sb3_udrl.common.evaluation import EvaluationMixin
 from sb3_udrl.common.exploration import ActionHolds
-from sb3_udrl.common.learner import Episode, LearnerProcess
+from sb3_udrl.common.learner import Episode, LearnerProcess, TrainingResult, TrainingState
+from sb3_udrl.common.observations import ObservationMixin
 from sb3_udrl.common.policies import CommandPolicy
+from sb3_udrl.common.save_load import SaveLoadMixin
 from sb3_udrl.common.symmetry import Mirror
 from sb3_udrl.common.utils import check_choice, check_float, check_int
-from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space
+from sb3_udrl.common.wrappers import base_observation_space
 
 SelfCommandAlgorithm = TypeVar("SelfCommandAlgorithm", bound="CommandAlgorithm")
 
 #: Budget of ``learn()`` when none is given (SB3 requires one; we keep its signature and add this default).
 DEFAULT_TOTAL_TIMESTEPS = 1_000_000
-
-
-def episodes_per_env(n_episodes: int, n_envs: int) -> np.ndarray:
-    """How many of ``n_episodes`` evaluation episodes each of ``n_envs`` envs runs (as SB3's evaluate_policy): counting
-    the first episodes to end instead over-represents short ones (LunarLander: crashes end sooner than landings)."""
-    return np.array([(n_episodes + i) // n_envs for i in range(n_envs)])
-
 
 #: Largest ``batch_size`` accepted: a batch is built in memory at once (observations and activations of every sample)
 MAX_BATCH_SIZE = 2**20
@@ -75,7 +68,7 @@ LARGE_RETURN = 1e6
 WEIGHTINGS = ("none", "exp")
 
 
-class CommandAlgorithm(BaseAlgorithm):
+class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveLoadMixin, BaseAlgorithm):
     """
     Base class of the reward-conditioned algorithms (see :class:`~sb3_udrl.UDRL`).
 
@@ -252,61 +245,11 @@ class CommandAlgorithm(BaseAlgorithm):
     def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
         """The replay, built at the first ``learn()`` (``initial_capacity`` steps allocated at first)."""
 
-    @staticmethod
-    def _write_atomically(path: str | pathlib.Path, content: bytes) -> None:
-        """Write ``content`` to a temporary file in ``path``'s folder, then rename it over ``path``: a crash mid-save
-        leaves the previous file intact."""
-        path = pathlib.Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(temporary, "wb") as file:
-                file.write(content)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-    def save(
-        self,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        exclude: list[str] | None = None,
-        include: list[str] | None = None,
-    ) -> None:
-        """
-        Save the model (see ``BaseAlgorithm.save``). A path gets ``.zip`` appended when it has no suffix, as in SB3,
-        and is written atomically: a crash during the save leaves the previous file at that path intact.
-
-        :param path: path or file-like to write to
-        :param exclude: attributes to leave out, besides the default ones
-        :param include: attributes to keep although excluded by default
-        """
-        if not isinstance(path, (str, pathlib.Path)):
-            super().save(path, exclude, include)
-            return
-        path = pathlib.Path(path)
-        if path.suffix == "":
-            path = pathlib.Path(f"{path}.zip")
-        if path.is_dir():  # as SB3 does
-            warnings.warn(f"Path '{path}' is a folder. Will save instead to {path}_2", stacklevel=2)
-            path = pathlib.Path(f"{path}_2")
-        content = io.BytesIO()
-        super().save(content, exclude, include)
-        self._write_atomically(path, content.getvalue())
-
-    def _excluded_save_params(self) -> list[str]:
-        return [
-            *super()._excluded_save_params(),
-            "_staging",
-            "_command",
-            "_greedy",
-            "_rng",
-            "_train_rng",
-            "_learner",
-            "_learner_backlog",
-            "_deferred_episodes",
-        ]
+    @classmethod
+    def _algorithm_name(cls) -> str:
+        """The sb3_udrl algorithm a class is (a user's subclass of RCPA is an RCPA), saved with the model."""
+        below = cls.__mro__[: cls.__mro__.index(CommandAlgorithm)]  # the algorithm, its bases, the user's subclasses
+        return next(c.__name__ for c in below if c.__module__.startswith("sb3_udrl."))
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         # Every network and optimiser: saved, rolled back on divergence and carried by the learner process
@@ -458,49 +401,7 @@ class CommandAlgorithm(BaseAlgorithm):
         )
 
     # ----------------------------------------------------------------------------------------------------------
-    # Observations
-    @staticmethod
-    def _base_obs(obs: np.ndarray | dict[str, np.ndarray]) -> np.ndarray:
-        return obs[OBSERVATION_KEY] if isinstance(obs, dict) else obs
-
-    def _normalize_obs(self, obs: np.ndarray) -> np.ndarray:
-        """Normalise stored (original) observations with the current VecNormalize statistics, if any."""
-        vec_normalize = self._vec_normalize_env
-        if vec_normalize is None or not vec_normalize.norm_obs:
-            return obs
-        obs_rms = vec_normalize.obs_rms
-        if isinstance(obs_rms, dict):
-            if OBSERVATION_KEY not in vec_normalize.norm_obs_keys:
-                return obs
-            obs_rms = obs_rms[OBSERVATION_KEY]
-        if self._images_transposed():  # the statistics are channel-last, as VecNormalize saw the images
-            return np.moveaxis(vec_normalize._normalize_obs(np.moveaxis(obs, -3, -1), obs_rms), -1, -3).astype(np.float32)
-        return vec_normalize._normalize_obs(obs, obs_rms).astype(np.float32)
-
-    def _images_transposed(self) -> bool:
-        """Whether SB3 transposed channel-last images above VecNormalize (``VecTransposeImage``): VecNormalize's
-        original observations and statistics are then channel-last, the policy's and the replay's channel-first."""
-        vec_normalize = self._vec_normalize_env
-        if vec_normalize is None:
-            return False
-        original = base_observation_space(vec_normalize.observation_space)
-        return original.shape != base_observation_space(self.observation_space).shape and is_image_space(original)
-
-    def _stored_obs(self, original_obs: np.ndarray) -> np.ndarray:
-        """VecNormalize's original observations in the replay's (the policy's) layout."""
-        return np.moveaxis(original_obs, -1, -3) if self._images_transposed() else original_obs
-
-    def _check_vec_normalize(self) -> None:
-        vec_normalize = self._vec_normalize_env
-        if isinstance(vec_normalize, VecNormalize) and vec_normalize.norm_obs and isinstance(vec_normalize.obs_rms, dict):
-            if PREV_REWARD_KEY in vec_normalize.norm_obs_keys:
-                raise ValueError(
-                    f"VecNormalize normalises the {PREV_REWARD_KEY!r} key of RewardFeedback, which the command update "
-                    f"reads in real reward units: use VecNormalize(..., norm_obs_keys=[{OBSERVATION_KEY!r}])"
-                )
-
-    # ----------------------------------------------------------------------------------------------------------
-    # Collection (UDRL paper, Algorithm 2)
+    # Set-up of learn(): the replay, the episodes in progress, their commands (collection: sb3_udrl.common.collection)
     def _setup_learn(
         self,
         total_timesteps: int,
@@ -535,203 +436,6 @@ class CommandAlgorithm(BaseAlgorithm):
             if self.action_holds is not None:
                 self.action_holds.reset()
         return total_timesteps, callback
-
-    def _draw_greedy(self, n: int) -> np.ndarray:
-        """Which of ``n`` new episodes act greedily (``greedy_episodes``); no random draw when it is 0."""
-        if self.greedy_episodes == 0.0:
-            return np.zeros(n, dtype=bool)
-        return self._rng.random(n) < self.greedy_episodes
-
-    def _hold(self, actions: np.ndarray) -> np.ndarray:
-        """``action_holds``: the actions with the held ones in place (:class:`~sb3_udrl.common.exploration.ActionHolds`)."""
-        if self.action_holds is None:
-            return actions
-
-        def observations() -> np.ndarray:  # original units, as stored
-            vec_normalize = self._vec_normalize_env
-            obs = self._last_obs if vec_normalize is None else vec_normalize.get_original_obs()
-            return np.asarray(self._base_obs(obs))  # type: ignore[arg-type]
-
-        return self.action_holds(
-            actions, observations, self._current_progress_remaining, self._rng, self.policy.random_actions
-        )
-
-    def _check_finite_obs(self, obs: np.ndarray | dict[str, np.ndarray] | None, what: str = "an observation") -> None:
-        """Refuse non-finite observations before anything is stored (they would poison the replay for good)."""
-        if obs is None:
-            return
-        base = np.asarray(self._base_obs(obs))
-        if np.issubdtype(base.dtype, np.floating) and not np.all(np.isfinite(base)):
-            bad = np.argwhere(~np.isfinite(base.reshape(len(base), -1)))[0]
-            raise ValueError(
-                f"The environment returned {what} with non-finite values (env {bad[0]}, entry {bad[1]}: "
-                f"{base.reshape(len(base), -1)[bad[0], bad[1]]}); nothing of this step was stored"
-            )
-
-    def _check_obs_shape(self, shape: tuple[int, ...], what: str = "an observation") -> None:
-        """Refuse an observation (one env's, without the env axis) whose shape is not the observation space's."""
-        expected = self.replay_buffer.obs_shape  # type: ignore[union-attr]
-        if shape != expected:
-            raise ValueError(
-                f"The environment returned {what} of shape {shape}, but its observation space has shape {expected}: "
-                "an env's observations must keep the shape of its observation_space; nothing of this step was stored"
-            )
-
-    def _step(self, env: VecEnv, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """``env.step(actions)``, with the VecEnv's error on an observation of another shape made clear."""
-        try:
-            return env.step(actions)
-        except ValueError as error:
-            shape_error = self._observation_shape_error(error)
-            if shape_error is None:
-                raise
-            self._staging = None  # the step did not complete: the episodes in progress are abandoned
-            raise shape_error from error
-
-    def _observation_shape_error(self, error: ValueError) -> ValueError | None:
-        """The clearer error for a VecEnv that could not store an observation of another shape than its space's (its
-        buffer, DummyVecEnv; its stacking, SubprocVecEnv); None where ``error`` is something else."""
-        frames = traceback.extract_tb(error.__traceback__)
-        if not any(frame.name in ("_save_obs", "_stack_obs") and "vec_env" in frame.filename for frame in frames):
-            return None
-        match = re.search(r"from shape (\([^)]*\)) into shape (\([^)]*\))", str(error))
-        if match:  # DummyVecEnv: numpy names both shapes
-            received, expected = f"of shape {match.group(1)}", match.group(2)
-        else:
-            received, expected = "of another shape", str(base_observation_space(self.observation_space).shape)
-        return ValueError(
-            f"The environment returned an observation {received}, but its observation space has shape {expected}: "
-            f"an env's observations must keep the shape of its observation_space ({error})"
-        )
-
-    def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool | np.ndarray = False) -> np.ndarray:
-        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``, or for the envs where
-        the ``(n_envs,)`` mask ``deterministic`` is True)."""
-        with th.no_grad():
-            obs_tensor = th.as_tensor(obs, device=self.device)
-            command_tensor = th.as_tensor(command, dtype=th.float32, device=self.device)
-            if isinstance(deterministic, np.ndarray):
-                deterministic = th.as_tensor(deterministic, device=self.device) if deterministic.any() else False
-            actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
-        if isinstance(self.action_space, spaces.Box):
-            # the Gaussian is over the flattened action: back to the space's shape (e.g. (2, 2))
-            actions = np.clip(actions.reshape(-1, *self.action_space.shape), self.action_space.low, self.action_space.high)
-        return actions
-
-    def collect_rollouts(
-        self, env: VecEnv, callback: BaseCallback, n_episodes: int, random_actions: bool, n_steps: int = 0
-    ) -> bool:
-        """
-        Run the envs until ``n_episodes`` episodes end (or, if ``n_steps > 0``, for ``n_steps`` environment steps),
-        storing each ended episode in the replay.
-
-        Each env acts under its own command, drawn with :meth:`_sample_exploratory_commands` when its episode
-        starts and updated after every step; episodes still running carry over to the next call.
-
-        :param env: the training VecEnv
-        :param callback: called once per ``env.step()``; returning False stops collection
-        :param n_episodes: episodes to finish
-        :param random_actions: act uniformly at random (the paper's warm-up)
-        :param n_steps: environment steps to collect instead (0: count episodes)
-        :return: False if the callback asked to stop
-        """
-        assert self._staging is not None and self.replay_buffer is not None and self._command is not None
-        assert self._greedy is not None
-        self.policy.set_training_mode(False)
-        callback.on_rollout_start()
-        n_finished, n_collected = 0, 0
-        # The budget is checked at every step too: an env whose episodes never end must not run past it
-        while ((n_collected < n_steps) if n_steps > 0 else (n_finished < n_episodes)) and (
-            self.num_timesteps < self._total_timesteps
-        ):
-            if random_actions:
-                actions = self.policy.random_actions(env.num_envs)
-            else:
-                actions = self._act(self._base_obs(self._last_obs), self._command, self._greedy)  # type: ignore[arg-type]
-                actions = self._hold(actions)
-            new_obs, rewards, dones, infos = self._step(env, actions)
-            self.num_timesteps += env.num_envs
-            n_collected += env.num_envs
-            callback.update_locals(locals())
-            if not callback.on_step():
-                # This step is not stored: the episodes in progress would miss it, so they are abandoned (the next
-                # learn() resets the env and starts fresh ones)
-                self._staging = None
-                return False
-            self._update_info_buffer(infos, dones)
-
-            # Store what the env really produced (VecNormalize: original obs and rewards, in true return units)
-            if self._vec_normalize_env is not None:
-                original_obs, original_rewards = self._last_original_obs, self._vec_normalize_env.get_original_reward()
-            else:
-                original_obs, original_rewards = self._last_obs, rewards
-            new_original_obs = new_obs if self._vec_normalize_env is None else self._vec_normalize_env.get_original_obs()
-            ended = np.flatnonzero(dones)
-            final_observations = {i: self._final_observation(infos[i]) for i in ended}
-            try:
-                if not np.all(np.isfinite(original_rewards)):
-                    raise ValueError(f"The environment returned a non-finite reward: {original_rewards}")
-                self._check_obs_shape(self._base_obs(new_obs).shape[1:])  # type: ignore[union-attr]
-                self._check_finite_obs(new_original_obs)
-                for final_observation in final_observations.values():
-                    if final_observation is not None:
-                        self._check_obs_shape(final_observation.shape, "a final observation")
-                        self._check_finite_obs(final_observation[None], "a final observation")
-            except ValueError:
-                self._staging = None  # nothing of this step is stored; the episodes in progress are abandoned
-                raise
-            self._staging.add(self._stored_obs(self._base_obs(original_obs)), actions, original_rewards)  # type: ignore[arg-type]
-            # Algorithm 2: d_r <- d_r - r_t, d_h <- max(d_h - 1, 1)
-            self._command = self._update_command(self._command, original_rewards)
-
-            for i in ended:
-                truncated = bool(infos[i].get("TimeLimit.truncated", False))
-                observations, actions, episode_rewards = self._staging.pop(i)
-                final_observation = final_observations[i]
-                if self._deferred_episodes is not None:
-                    # The learner process trains on the replay as it was sent: store these once collection ends
-                    steps = (observations.copy(), actions.copy(), episode_rewards.copy())
-                    self._deferred_episodes.append(Episode(*steps, truncated, final_observation))
-                elif self._stores(truncated):
-                    self.replay_buffer.add_episode(observations, actions, episode_rewards, truncated, final_observation)
-                self._command[i] = self._sample_exploratory_commands(1)[0]
-                self._greedy[i] = self._draw_greedy(1)[0]  # type: ignore[index]
-                if self.action_holds is not None:
-                    self.action_holds.reset(i)  # a held action ends with its episode
-                self._episode_num += 1
-                n_finished += 1
-
-            self._last_obs = new_obs
-            if self._vec_normalize_env is not None:
-                self._last_original_obs = new_original_obs
-        callback.on_rollout_end()
-        return True
-
-    def _final_observation(self, info: dict[str, Any]) -> np.ndarray | None:
-        """The unnormalised observation after an episode's last step (VecEnv's ``terminal_observation``). With
-        VecNormalize it is recovered from the normalised one, so an observation beyond ``clip_obs`` standard deviations
-        comes back clipped there (the only stored value that can differ from what the env returned)."""
-        final_obs = info.get("terminal_observation")
-        if final_obs is None:
-            return None
-        if self._vec_normalize_env is None:
-            return np.asarray(self._base_obs(final_obs))
-        if self._images_transposed():  # VecTransposeImage transposed it; VecNormalize's statistics are channel-last
-            if isinstance(final_obs, dict):
-                final_obs = {**final_obs, OBSERVATION_KEY: np.moveaxis(final_obs[OBSERVATION_KEY], -3, -1)}
-            else:
-                final_obs = np.moveaxis(final_obs, -3, -1)
-        final_obs = self._vec_normalize_env.unnormalize_obs(final_obs)
-        return self._stored_obs(np.asarray(self._base_obs(final_obs)))
-
-    def _stores(self, truncated: bool) -> bool:
-        """Whether an ended episode enters the replay: all do, except time-limit-truncated ones when
-        ``store_truncated`` is False and the replay already holds a terminated episode."""
-        if not truncated or self.store_truncated in (True, "recent"):
-            return True
-        buffer = self.replay_buffer
-        assert buffer is not None
-        return bool(buffer.ep_truncated[: buffer.n_episodes].all())
 
     # ----------------------------------------------------------------------------------------------------------
     # Training loop (UDRL paper, Algorithm 1)
@@ -799,6 +503,31 @@ class CommandAlgorithm(BaseAlgorithm):
         callback.on_training_end()
         return self
 
+    def dump_logs(self) -> None:
+        """Write the logs of the last iteration (keys grouped like SB3's: ``rollout/``, ``train/``, ``time/``)."""
+        assert self.ep_info_buffer is not None and self.replay_buffer is not None
+        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
+        if len(self.ep_info_buffer) > 0:
+            self.logger.record("rollout/ep_rew_mean", safe_mean([ep_info["r"] for ep_info in self.ep_info_buffer]))
+            self.logger.record("rollout/ep_len_mean", safe_mean([ep_info["l"] for ep_info in self.ep_info_buffer]))
+        self._record_command_logs()
+        n = self.replay_buffer.n_episodes
+        if n > 0:
+            self.logger.record("rollout/replay_best_return", float(self.replay_buffer.ep_return[:n].max()))
+            self.logger.record("rollout/replay_mean_return", float(self.replay_buffer.ep_return[:n].mean()))
+        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
+        self.logger.record("time/fps", fps)
+        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self.logger.dump(step=self.num_timesteps)
+
+    def _record_command_logs(self) -> None:
+        """Log the command; subclasses name its components."""
+
+    # ----------------------------------------------------------------------------------------------------------
+    # overlap_training: the updates run in a learner process (sb3_udrl.common.learner), which reads and writes the
+    # algorithm through _training_state, _train_from_state and _apply_training_result only
     def _train_while_collecting(self, callback: BaseCallback, n_episodes: int, n_steps: int = 0) -> bool:
         """
         One iteration with ``overlap_training``: a learner process (:class:`~sb3_udrl.common.learner.LearnerProcess`)
@@ -825,194 +554,46 @@ class CommandAlgorithm(BaseAlgorithm):
         self._learner.finish_training(self)
         return keep_going
 
-    def dump_logs(self) -> None:
-        """Write the logs of the last iteration (keys grouped like SB3's: ``rollout/``, ``train/``, ``time/``)."""
-        assert self.ep_info_buffer is not None and self.replay_buffer is not None
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        fps = int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
-        if len(self.ep_info_buffer) > 0:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([ep_info["r"] for ep_info in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([ep_info["l"] for ep_info in self.ep_info_buffer]))
-        self._record_command_logs()
-        n = self.replay_buffer.n_episodes
-        if n > 0:
-            self.logger.record("rollout/replay_best_return", float(self.replay_buffer.ep_return[:n].max()))
-            self.logger.record("rollout/replay_mean_return", float(self.replay_buffer.ep_return[:n].mean()))
-        self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        self.logger.record("time/fps", fps)
-        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
-        self.logger.dump(step=self.num_timesteps)
+    def _training_state(self) -> TrainingState:
+        """What the learner process's copy needs (besides the episodes stored since the last order) to run this
+        iteration's updates exactly as :meth:`train` would here. Main process, once per order.
 
-    def _record_command_logs(self) -> None:
-        """Log the command; subclasses name its components."""
-
-    # ----------------------------------------------------------------------------------------------------------
-    # Evaluation with the exact closed-loop command (rewards read from the env, not from observations)
-    def evaluate(self, env: GymEnv, n_eval_episodes: int = 10, deterministic: bool = True) -> tuple[list[float], list[int]]:
+        :return: the schedule's progress, the VecNormalize statistics, the training RNG's state, the updates' size
         """
-        Run ``n_eval_episodes`` episodes with the evaluation command, updated after every step with the reward
-        the env returns (paper, Algorithm 2, with the evaluation cap on the desired return).
+        return TrainingState(
+            self._current_progress_remaining,
+            self._vec_normalize_env,  # VecNormalize pickles without its envs: only the statistics travel
+            self._train_rng.bit_generator.state,
+            self.n_updates_per_iter,
+            self.batch_size,
+        )
 
-        Gives the same returns as ``evaluate_policy(model, RewardFeedback-wrapped env)`` for the same env seeds.
+    def _train_from_state(self, state: TrainingState) -> TrainingResult:
+        """Run one iteration's updates from the main process's ``state`` and return what they changed (learner process).
 
-        :param env: a gymnasium env or a VecEnv with the model's spaces
-        :param n_eval_episodes: episodes to run
-        :param deterministic: greedy actions (False: sample, as the paper does)
-        :return: the episode returns and lengths
+        :param state: what :meth:`_training_state` returned in the main process
+        :return: every network's and optimiser's state, the training RNG's, the update count and this iteration's logs
         """
-        vec_env = env if isinstance(env, VecEnv) else self._wrap_env(env, verbose=0, monitor_wrapper=False)
-        allowed = (self.observation_space, base_observation_space(self.observation_space))
-        if vec_env.observation_space not in allowed:
-            raise ValueError(
-                f"The evaluation env's observations {vec_env.observation_space} do not match the model's {allowed[0]}"
-            )
-        n_envs = vec_env.num_envs
-        returns: list[float] = []
-        lengths: list[int] = []
-        targets = episodes_per_env(n_eval_episodes, n_envs)
-        counts = np.zeros(n_envs, dtype=int)
-        current_return, current_length = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
-        obs = vec_env.reset()
-        command = self.policy.initial_command(n_envs)
-        while (counts < targets).any():
-            actions = self._act(self._base_obs(obs), np.stack(command, axis=1), deterministic)
-            obs, rewards, dones, _ = vec_env.step(actions)
-            current_return += rewards
-            current_length += 1
-            command = self.policy.next_command(command, rewards)
-            initial = self.policy.initial_command(n_envs)
-            command = tuple(np.where(dones, c0, c) for c0, c in zip(initial, command, strict=True))
-            for i in np.flatnonzero(dones):
-                if counts[i] < targets[i]:
-                    returns.append(float(current_return[i]))
-                    lengths.append(int(current_length[i]))
-                    counts[i] += 1
-                current_return[i], current_length[i] = 0.0, 0
-        return returns, lengths
+        self._current_progress_remaining = state.progress_remaining
+        self._vec_normalize_env = state.normalizer
+        self._train_rng.bit_generator.state = state.rng_state
+        self.logger.name_to_value.clear()
+        self.logger.name_to_excluded.clear()
+        self.train(gradient_steps=state.gradient_steps, batch_size=state.batch_size)
+        values, excluded = dict(self.logger.name_to_value), dict(self.logger.name_to_excluded)
+        return TrainingResult(self._torch_state(), self._train_rng.bit_generator.state, self._n_updates, values, excluded)
 
-    # ----------------------------------------------------------------------------------------------------------
-    # Replay persistence (same names as SB3's off-policy algorithms, used by rl-zoo3's --save-replay-buffer)
-    def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
+    def _apply_training_result(self, result: TrainingResult) -> None:
+        """Take the learner's updates (main process); the evaluation command stays this process's (set from the replay
+        after each collection).
+
+        :param result: what :meth:`_train_from_state` returned in the learner process
         """
-        Save the episodic replay (pickled) to ``path`` (``.pkl`` appended without a suffix), written atomically.
-
-        :param path: file or file-like
-        """
-        if self.replay_buffer is None:
-            raise ValueError("There is no replay buffer to save: call learn() first")
-        if not isinstance(path, (str, pathlib.Path)):
-            save_to_pkl(path, self.replay_buffer, self.verbose)
-            return
-        path = pathlib.Path(path)
-        if path.suffix == "":
-            path = pathlib.Path(f"{path}.pkl")
-        content = io.BytesIO()
-        save_to_pkl(content, self.replay_buffer, self.verbose)
-        self._write_atomically(path, content.getvalue())
-
-    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
-        """
-        Load a replay saved by :meth:`save_replay_buffer`.
-
-        :param path: file or file-like
-        :param truncate_last_traj: accepted for compatibility with SB3; the replay only holds finished episodes
-        """
-        del truncate_last_traj
-        try:
-            buffer = load_from_pkl(path, self.verbose)
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError, OverflowError) as error:
-            # A half-written or damaged file; the model's replay is left as it was
-            raise ValueError(
-                f"{path} is truncated or corrupt, not a complete replay saved by save_replay_buffer() "
-                f"({type(error).__name__}: {error}); the model's replay is unchanged"
-            ) from error
-        if not isinstance(buffer, EpisodicReplayBuffer):
-            raise TypeError(f"{path} does not hold an EpisodicReplayBuffer but a {type(buffer).__name__}")
-        expected = base_observation_space(self.observation_space)
-        if buffer.obs_shape != expected.shape or buffer.action_space != self.action_space:
-            raise ValueError(
-                f"The replay in {path} was made for observations {buffer.obs_shape} and actions {buffer.action_space}, "
-                f"not {expected.shape} and {self.action_space}"
-            )
-        # The model must never say one thing and do another: the replay's own settings must be the model's
-        wanted = self._make_replay_buffer(initial_capacity=1)
-        found = (type(buffer).__name__, buffer.buffer_size, buffer.n_recent)
-        settings = (type(wanted).__name__, wanted.buffer_size, wanted.n_recent)
-        if found != settings:
-            raise ValueError(
-                f"The replay in {path} is a {found[0]} of size {found[1]} keeping {found[2]} recent episodes; this model's "
-                f"settings make a {settings[0]} of size {settings[1]} keeping {settings[2]}: load the model with the "
-                "settings the replay was saved with (e.g. load(path, replay_size=...)), or train without the replay"
-            )
-        # Which time-limit cuts are kept is a rule of the model, not of the saved data: the model's applies from now on
-        buffer.truncated_recent_only = wanted.truncated_recent_only
-        self.replay_buffer = buffer
-        self._update_eval_command()
-
-    @classmethod
-    def load(  # type: ignore[override]
-        cls,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        env: GymEnv | None = None,
-        device: th.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs: Any,
-    ):
-        """
-        Load a model saved with ``save()`` (see ``BaseAlgorithm.load``); a file that is not such a save raises
-        ``ValueError`` naming the file.
-
-        :param path: path or file-like of the ``.zip``
-        :param env: environment to continue training on (None: predict only)
-        :param device: torch device
-        :param custom_objects: saved attributes to replace instead of unpickling them
-        :param print_system_info: print the system info stored in the file
-        :param force_reset: reset the env before training again
-        :param kwargs: attributes to override (e.g. hyperparameters)
-        """
-        if isinstance(path, (str, pathlib.Path)):
-            candidates = [pathlib.Path(path), pathlib.Path(f"{path}.zip")]
-            existing = [candidate for candidate in candidates if candidate.is_file()]
-            if existing and not zipfile.is_zipfile(existing[0]):
-                raise ValueError(f"{existing[0]} is not a valid {cls.__name__} save file (not a zip archive)")
-            if existing:
-                cls._check_save_file(existing[0])
-        elif hasattr(path, "seekable") and path.seekable():
-            cls._check_save_file(path)
-        try:
-            return super().load(
-                path, env, device, custom_objects, print_system_info=print_system_info, force_reset=force_reset, **kwargs
-            )
-        except (zipfile.BadZipFile, EOFError, KeyError) as error:
-            raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
-
-    @classmethod
-    def _algorithm_name(cls) -> str:
-        """The sb3_udrl algorithm a class is (a user's subclass of RCPA is an RCPA)."""
-        return next(c.__name__ for c in cls.__mro__ if c.__module__.startswith("sb3_udrl.") and c is not CommandAlgorithm)
-
-    @classmethod
-    def _check_save_file(cls, path: pathlib.Path | io.BufferedIOBase) -> None:
-        """Raise ``ValueError`` naming ``path`` and what it holds if it is not a save of ``cls``."""
-        position = None if isinstance(path, pathlib.Path) else path.tell()
-        try:
-            with zipfile.ZipFile(path) as archive:
-                data = json.loads(archive.read("data"))
-        except (zipfile.BadZipFile, KeyError, ValueError, EOFError) as error:
-            raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
-        finally:
-            if position is not None:
-                path.seek(position)  # type: ignore[union-attr]
-        saved_by = data.get("_algorithm")
-        if saved_by is None:
-            policy = data.get("policy_class", {})
-            match = re.search(r"function (\w+)\.__init__", str(policy.get("__init__", "")))
-            policy_name = f"{policy.get('__module__', '?')}.{match.group(1) if match else '?'}"
-            if policy_name.startswith("sb3_udrl.") and cls._algorithm_name() == "UDRL":
-                return  # a UDRL save from before the algorithm was recorded
-            raise ValueError(f"{path} is not a {cls.__name__} save file: it holds a model with the policy {policy_name}")
-        if saved_by != cls._algorithm_name():
-            raise ValueError(f"{path} holds a {saved_by} model, not a {cls.__name__} one: load it with {saved_by}.load()")
+        own_command = {name: getattr(self.policy, name).clone() for name in ("eval_command", "max_return")}
+        self._load_torch_state(result.torch_state)
+        for name, value in own_command.items():
+            getattr(self.policy, name).copy_(value)
+        self._train_rng.bit_generator.state = result.rng_state
+        self._n_updates = result.n_updates
+        for key, value in result.values.items():
+            self.logger.record(key, value, exclude=result.excluded.get(key))

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch as th
 from stable_baselines3.common.logger import Logger
+from stable_baselines3.common.vec_env import VecNormalize
 
 if TYPE_CHECKING:
     from sb3_udrl.common.base import CommandAlgorithm
@@ -36,19 +37,27 @@ class Episode(NamedTuple):
     final_observation: np.ndarray | None
 
 
-class TrainingOrder(NamedTuple):
-    """What the main process sends for one iteration's updates."""
+class TrainingState(NamedTuple):
+    """What the learner's copy of the algorithm takes from the main process for one iteration's updates
+    (``CommandAlgorithm._training_state``)."""
 
-    episodes: list[Episode]  # stored since the previous order
-    progress_remaining: float
-    normalizer: Any  # the VecNormalize (pickled without its envs) or None
-    rng_state: dict[str, Any]
+    progress_remaining: float  # of the learning-rate schedule
+    normalizer: VecNormalize | None  # pickled without its envs: only the statistics travel
+    rng_state: dict[str, Any]  # of the training RNG (mini-batches, mirroring)
     gradient_steps: int
     batch_size: int
 
 
+class TrainingOrder(NamedTuple):
+    """What the main process sends for one iteration's updates."""
+
+    episodes: list[Episode]  # stored since the previous order
+    state: TrainingState
+
+
 class TrainingResult(NamedTuple):
-    """What the learner sends back: the state of every network and optimiser, the RNG, the update count, the logs."""
+    """What the learner sends back (``CommandAlgorithm._train_from_state``): the state of every network and
+    optimiser, the RNG, the update count, the logs."""
 
     torch_state: dict[str, dict[str, Any]]
     rng_state: dict[str, Any]
@@ -69,23 +78,11 @@ def _learner_main(connection: Connection, algorithm_class: type, model_bytes: by
             break
         for episode in order.episodes:
             model.replay_buffer.add_episode(*episode)
-        model._current_progress_remaining = order.progress_remaining
-        model._vec_normalize_env = order.normalizer
-        model._train_rng.bit_generator.state = order.rng_state
-        model.logger.name_to_value.clear()
-        model.logger.name_to_excluded.clear()
         try:
-            model.train(gradient_steps=order.gradient_steps, batch_size=order.batch_size)
+            result = model._train_from_state(order.state)
         except Exception as error:  # re-raised in the main process; the learner's weights were restored
             _send(connection, ("error", error))
             continue
-        result = TrainingResult(
-            model._torch_state(),
-            model._train_rng.bit_generator.state,
-            model._n_updates,
-            dict(model.logger.name_to_value),
-            dict(model.logger.name_to_excluded),
-        )
         _send(connection, ("ok", result))
 
 
@@ -100,6 +97,10 @@ class LearnerProcess:
     """
     Runs ``algorithm.train()`` in a separate process on a copy of the algorithm (spawned, one torch thread, on the
     algorithm's device).
+
+    Besides its public ``save()``, ``replay_buffer`` and ``device``, the learner reads and writes the algorithm through
+    three methods only: ``_training_state()`` (main process, for each order), ``_train_from_state(state)`` (learner
+    process) and ``_apply_training_result(result)`` (main process).
 
     A learner that dies, or that sends no answer within ``timeout`` seconds of an order, raises ``RuntimeError`` in
     the main process (the process is stopped; the main process keeps the weights of the previous iteration).
@@ -133,15 +134,7 @@ class LearnerProcess:
 
     def start_training(self, algorithm: CommandAlgorithm, new_episodes: list[Episode]) -> None:
         """Send one iteration's order: the episodes stored since the previous order, then train."""
-        order = TrainingOrder(
-            new_episodes,
-            algorithm._current_progress_remaining,
-            # VecNormalize pickles without its envs: only the statistics travel
-            algorithm._vec_normalize_env,
-            algorithm._train_rng.bit_generator.state,
-            algorithm.n_updates_per_iter,
-            algorithm.batch_size,
-        )
+        order = TrainingOrder(new_episodes, algorithm._training_state())
         try:
             self._connection.send(order)
         except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
@@ -169,16 +162,7 @@ class LearnerProcess:
         self._busy = False
         if answer[0] == "error":
             raise answer[1]
-        result: TrainingResult = answer[1]
-        # The evaluation command is the main process's (set from the replay after each collection), not the learner's
-        own_command = {name: getattr(algorithm.policy, name).clone() for name in ("eval_command", "max_return")}
-        algorithm._load_torch_state(result.torch_state)
-        for name, value in own_command.items():
-            getattr(algorithm.policy, name).copy_(value)
-        algorithm._train_rng.bit_generator.state = result.rng_state
-        algorithm._n_updates = result.n_updates
-        for key, value in result.values.items():
-            algorithm.logger.record(key, value, exclude=result.excluded.get(key))
+        algorithm._apply_training_result(answer[1])
 
     def stop(self) -> None:
         """Stop the process at once, dropping an order in flight."""

@@ -1,6 +1,6 @@
 """Knowledge of LunarLander (v3, its sparse and its continuous variants) that a YAML entry may bring into a run.
 
-Neither is part of UDRL or RCP; both were measured to help UDRL on LunarLander (docs/udrl.md, "Env knowledge"):
+Neither is part of UDRL or RCP; both were measured to help UDRL on LunarLander (docs/design/env_knowledge.md):
 
 - :func:`lunar_lander_mirror`, ``mirror=``: the left-right reflection of the lander (the terrain, the initial push and
   the engines' dispersion are symmetric about the pad, and the shaping reward depends on the distance to the pad,

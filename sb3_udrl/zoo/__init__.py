@@ -17,7 +17,8 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
-from sb3_udrl.rcp import RCPA, RCPR
+from sb3_udrl.rcpa import RCPA
+from sb3_udrl.rcpr import RCPR
 from sb3_udrl.udrl import UDRL
 from sb3_udrl.zoo.hyperparams_opt import HYPERPARAMS_CONVERTER, HYPERPARAMS_SAMPLER
 

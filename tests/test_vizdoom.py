@@ -1,0 +1,102 @@
+"""ViZDoom's TakeCover (sb3_udrl.envs.vizdoom): the wrapper's images, and each algorithm's CnnPolicy trained on them
+(replay of uint8 images, save/load with the replay). Skipped without the ``vizdoom`` extra."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+pytest.importorskip("vizdoom", reason="vizdoom is not installed (pip install -e .[vizdoom])")
+import vizdoom.gymnasium_wrapper  # noqa: F401  (registers VizdoomTakeCover-v1)
+
+from sb3_udrl import RCPA
+from sb3_udrl.common.wrappers import RewardFeedback
+from sb3_udrl.envs.vizdoom import TAKE_COVER_ID, TakeCoverObservation
+from tests.conftest import MODEL_LIST, TINY_KWARGS
+
+SIZE = 64
+#: The channel-first images the policy and the replay see (SB3's VecTransposeImage)
+STORED_SHAPE = (1, SIZE, SIZE)
+
+
+def make_env(model_class: type[BaseAlgorithm]) -> gym.Env:
+    """TakeCover as the YAML entries make it: UDRL and RCPR read the previous reward for their closed-loop commands."""
+    env = TakeCoverObservation(gym.make(TAKE_COVER_ID), size=SIZE, frame_skip=4)
+    return env if model_class is RCPA else RewardFeedback(env)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _elsewhere(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """ViZDoom writes _vizdoom.ini and _vizdoom/ in the working directory: a temporary one."""
+    cwd = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("vizdoom"))
+    yield
+    os.chdir(cwd)
+
+
+def test_observations_are_small_grayscale_images() -> None:
+    env = TakeCoverObservation(gym.make(TAKE_COVER_ID), size=SIZE, frame_skip=4)
+    assert env.observation_space == spaces.Box(0, 255, (SIZE, SIZE, 1), np.uint8)
+    assert env.action_space == spaces.Discrete(3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (SIZE, SIZE, 1) and obs.dtype == np.uint8 and obs.std() > 0
+    obs, reward, terminated, _, _ = env.step(0)
+    assert obs in env.observation_space and not terminated
+    assert reward == 4.0  # +1 per tic alive, 4 tics per action
+    env.close()
+
+
+def test_wrapper_refuses_other_envs() -> None:
+    with pytest.raises(TypeError, match="ViZDoom"):
+        TakeCoverObservation(gym.make("CartPole-v1"))
+    env = gym.make(TAKE_COVER_ID, frame_skip=2)
+    with pytest.raises(ValueError, match="already repeats"):
+        TakeCoverObservation(env, frame_skip=4)
+    env.close()
+
+
+@pytest.fixture(scope="module", params=MODEL_LIST, ids=[model_class.__name__ for model_class in MODEL_LIST])
+def trained(request: pytest.FixtureRequest, _elsewhere: None) -> Iterator[BaseAlgorithm]:
+    """Each algorithm's CnnPolicy after a few hundred steps (warm-up and one iteration of tiny updates)."""
+    model_class = request.param
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    kwargs = {**TINY_KWARGS[model_class], "policy_kwargs": dict(net_arch=[16])}
+    model = model_class("CnnPolicy", make_env(model_class), seed=0, **kwargs).learn(300)
+    yield model
+    model.env.close()
+    th.set_num_threads(threads)
+
+
+def test_replay_stores_uint8_images(trained: BaseAlgorithm) -> None:
+    assert type(trained.policy.features_extractor).__name__ == "NatureCNN"
+    assert trained._n_updates > 0
+    buffer = trained.replay_buffer
+    stored = buffer.observations[: buffer.pos]
+    assert len(stored) and stored.shape[1:] == STORED_SHAPE and stored.dtype == np.uint8
+    assert stored.std() > 0  # screens, not zeros
+    final = buffer.ep_final_obs[: buffer.n_episodes]
+    assert final.shape[1:] == STORED_SHAPE and final.dtype == np.uint8
+
+
+def test_save_load_with_replay(trained: BaseAlgorithm, tmp_path: Path) -> None:
+    trained.save(tmp_path / "model.zip")
+    trained.save_replay_buffer(tmp_path / "replay.pkl")
+    model_class = type(trained)
+    loaded = model_class.load(tmp_path / "model.zip", env=make_env(model_class))
+    loaded.load_replay_buffer(tmp_path / "replay.pkl")
+    old, new = trained.replay_buffer, loaded.replay_buffer
+    assert new.pos == old.pos and new.n_episodes == old.n_episodes
+    np.testing.assert_array_equal(new.observations[: new.pos], old.observations[: old.pos])
+    assert new.observations.dtype == np.uint8
+    obs = loaded.get_env().reset()
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0].shape, (1,))
+    loaded.env.close()
