@@ -52,37 +52,14 @@ def test_keeps_best_plus_most_recent_episodes(n_recent):
     assert buffer.n_episodes == 4 + n_recent
 
 
-def test_truncated_episodes_kept_only_while_recent():
-    """truncated_recent_only: a time-limit cut stays while among the n_recent newest, however high its return, and never
-    displaces a terminated episode from the best; terminated episodes compete on return as before."""
-    buffer = EpisodicReplayBuffer(2, spaces.Box(-1, 1, (1,)), spaces.Discrete(2), n_recent=2, truncated_recent_only=True)
-
-    def add(ret, truncated):
-        buffer.add_episode(np.zeros((2, 1)), np.zeros(2), np.array([ret, 0.0]), truncated=truncated)
-
-    def kept():
-        n = buffer.n_episodes
-        return sorted(zip(buffer.ep_return[:n].tolist(), buffer.ep_truncated[:n].tolist(), strict=True))
-
-    add(1.0, False)
-    add(500.0, True)
-    add(2.0, False)
-    assert kept() == [(1.0, False), (2.0, False), (500.0, True)]  # still among the 2 newest
-    add(3.0, False)
-    assert kept() == [(1.0, False), (2.0, False), (3.0, False)]  # left the window: gone, though the best return
-    add(-5.0, True)
-    add(-6.0, True)
-    assert kept() == [(-6.0, True), (-5.0, True), (2.0, False), (3.0, False)]  # the best 2 older + the 2 newest
-    add(0.5, False)
-    assert kept() == [(-6.0, True), (0.5, False), (2.0, False), (3.0, False)]
-    with pytest.raises(ValueError, match="truncated_recent_only needs n_recent > 0"):
-        EpisodicReplayBuffer(2, spaces.Box(-1, 1, (1,)), spaces.Discrete(2), truncated_recent_only=True)
-    # Replays pickled before the option existed load with it off
-    state = buffer.__dict__.copy()
-    del state["truncated_recent_only"]
+def test_replays_pickled_with_the_removed_truncated_option_load_without_it():
+    """Replays pickled when store_truncated="recent" existed hold truncated_recent_only: it is dropped on load."""
+    buffer = EpisodicReplayBuffer(2, spaces.Box(-1, 1, (1,)), spaces.Discrete(2), n_recent=2)
+    buffer.add_episode(np.zeros((2, 1)), np.zeros(2), np.array([1.0, 0.0]), truncated=True)
+    state = dict(buffer.__dict__, truncated_recent_only=True)
     old = EpisodicReplayBuffer.__new__(EpisodicReplayBuffer)
     old.__setstate__(state)
-    assert old.truncated_recent_only is False
+    assert not hasattr(old, "truncated_recent_only") and old.n_episodes == 1 and old.ep_truncated[0]
 
 
 def test_sample_is_hindsight_relabelled():

@@ -297,20 +297,11 @@ def test_store_truncated_false_drops_time_limit_cuts():
     assert pendulum.replay_buffer.n_episodes == pendulum._episode_num >= 5
 
 
-def test_store_truncated_recent_keeps_time_limit_cuts_only_while_recent():
-    """store_truncated="recent": time-limit cuts enter the replay (the behaviour function sees what the agent does now)
-    but only the recent window holds them; bad values are refused by name."""
-    env = gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, max_episode_steps=12)
-    model = UDRL("MlpPolicy", env, seed=0, store_truncated="recent", recent_episodes=5, **TINY).learn(600)
-    buffer = model.replay_buffer
-    assert buffer.truncated_recent_only
-    truncated = buffer.ep_truncated[: buffer.n_episodes]
-    assert truncated.any() and (~truncated).any()
-    assert buffer.recent_mask()[truncated].all()  # no truncated episode outside the 5 most recent
-    with pytest.raises(ValueError, match="store_truncated must be one of"):
-        UDRL("MlpPolicy", "CartPole-v1", store_truncated="sometimes")
-    with pytest.raises(ValueError, match='store_truncated="recent" needs recent_episodes > 0'):
-        UDRL("MlpPolicy", "CartPole-v1", store_truncated="recent", recent_episodes=0, recent_command=False)
+def test_store_truncated_is_a_bool():
+    """store_truncated is True or False; anything else (the removed "recent" included) is refused by name."""
+    for bad in ("recent", "sometimes", "False", 1):
+        with pytest.raises(TypeError, match="store_truncated must be True or False"):
+            UDRL("MlpPolicy", "CartPole-v1", store_truncated=bad)
 
 
 def test_store_truncated_rule_follows_the_model_on_load(tmp_path):
@@ -319,15 +310,16 @@ def test_store_truncated_rule_follows_the_model_on_load(tmp_path):
     kept = UDRL("MlpPolicy", env, seed=0, store_truncated=True, recent_episodes=5, **TINY).learn(600)
     kept.save(tmp_path / "model")
     kept.save_replay_buffer(tmp_path / "replay")
-    assert not kept.replay_buffer.recent_mask()[kept.replay_buffer.ep_truncated[: kept.replay_buffer.n_episodes]].all()
-    recent = UDRL.load(tmp_path / "model", env=env, store_truncated="recent")
-    recent.load_replay_buffer(tmp_path / "replay")
-    assert recent.replay_buffer.truncated_recent_only
-    recent.learn(300, reset_num_timesteps=False)
-    buffer = recent.replay_buffer
-    assert buffer.recent_mask()[buffer.ep_truncated[: buffer.n_episodes]].all()  # the old cuts left with the window
-    with pytest.raises(ValueError, match="store_truncated must be one of"):
-        UDRL.load(tmp_path / "model", env=env, store_truncated="recnt")
+    assert kept.replay_buffer.ep_truncated[: kept.replay_buffer.n_episodes].any()
+    dropping = UDRL.load(tmp_path / "model", env=env, store_truncated=False)
+    dropping.load_replay_buffer(tmp_path / "replay")
+    n_added = dropping.replay_buffer.n_added
+    dropping.learn(300, reset_num_timesteps=False)
+    buffer = dropping.replay_buffer
+    assert buffer.n_added > n_added  # episodes arrived...
+    assert (buffer.ep_id[: buffer.n_episodes][buffer.ep_truncated[: buffer.n_episodes]] < n_added).all()  # ...no cut
+    with pytest.raises(TypeError, match="store_truncated must be True or False"):
+        UDRL.load(tmp_path / "model", env=env, store_truncated="recent")
 
 
 def test_overlap_training():
@@ -393,31 +385,3 @@ def test_overlap_training_checkpoints_the_acting_policy(tmp_path):
     for checkpoint in checkpoints:  # every checkpoint written while the learner trained loads
         loaded = UDRL.load(checkpoint)
     assert loaded.overlap_training and loaded.store_truncated is False
-
-
-@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-def test_greedy_episodes_act_with_the_mode(env_id):
-    """greedy_episodes: that fraction of the training episodes, drawn per episode, act with the mode of B(s, c)."""
-
-    class CheckActions(BaseCallback):
-        greedy_steps, steps = 0, 0
-
-        def _on_step(self) -> bool:
-            model, greedy = self.model, self.model._greedy
-            if not self.locals["random_actions"]:
-                mode = model._act(model._base_obs(model._last_obs), model._command, True)
-                np.testing.assert_array_equal(self.locals["actions"][greedy], mode[greedy])
-                assert not np.any(self.locals["actions"][~greedy] == mode[~greedy]) or env_id == "CartPole-v1"
-                self.greedy_steps += int(greedy.sum())
-                self.steps += len(greedy)
-            return True
-
-    callback = CheckActions()
-    env = make_vec_env(env_id, n_envs=4, seed=0)
-    # Pendulum with the Gaussian: a sampled action never equals the mode, so the check above tells the two apart
-    action_bins = None if env_id == "Pendulum-v1" else 11
-    UDRL("MlpPolicy", env, seed=0, greedy_episodes=0.5, action_bins=action_bins, **TINY).learn(4000, callback=callback)
-    assert 0.3 < callback.greedy_steps / callback.steps < 0.7
-    for bad in (-0.1, 1.5, float("nan")):
-        with pytest.raises(ValueError, match="greedy_episodes"):
-            UDRL("MlpPolicy", "CartPole-v1", greedy_episodes=bad)

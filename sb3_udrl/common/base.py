@@ -87,10 +87,6 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         normalised over the replay (RCP paper, section 4; AWR)
     :param beta: temperature of the exponential weights, in standard deviations of ``x``
     :param max_weight: cap of the exponential weights (AWR: 20)
-    :param greedy_episodes: fraction of the training episodes (each drawn at its start) that act greedily (the mode of
-        ``B(s, c)``) instead of sampling, so that the replay holds the states the greedy policy visits and the
-        behaviour function learns to act there (greedy evaluation otherwise runs on states sampled episodes rarely
-        reach: the covariate shift of imitation, Ross et al. 2011). 0: every episode samples (the papers)
     :param action_holds: temporally-extended exploration while collecting: actions held for several steps
         (:class:`~sb3_udrl.common.exploration.ActionHolds`; env-specific ones in :mod:`sb3_udrl.envs`). None: every
         action comes from ``B(s, c)`` (the papers)
@@ -128,7 +124,6 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
-        greedy_episodes: float = 0.0,
         action_holds: ActionHolds | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
@@ -169,7 +164,6 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
-        self.greedy_episodes = check_float("greedy_episodes", greedy_episodes, high=1.0, low_inclusive=True)
         if action_holds is not None and not isinstance(action_holds, ActionHolds):
             raise TypeError(f"action_holds must be an ActionHolds or None, got {type(action_holds).__name__}")
         if mirror is not None and not isinstance(mirror, Mirror):
@@ -226,7 +220,6 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self.replay_buffer = None
         self._staging = None
         self._command: np.ndarray | None = None
-        self._greedy: np.ndarray | None = None  # which envs' episodes act greedily (greedy_episodes)
         self._check_env_features()
 
     def _check_env_features(self) -> None:
@@ -432,7 +425,6 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
                 self.n_envs, buffer.obs_shape, buffer.observations.dtype, buffer.action_shape, buffer.actions.dtype
             )
             self._command = self._sample_exploratory_commands(self.n_envs)
-            self._greedy = self._draw_greedy(self.n_envs)
             if self.action_holds is not None:
                 self.action_holds.reset()
         return total_timesteps, callback

@@ -63,8 +63,6 @@ class EpisodicReplayBuffer:
     :param action_space: action space (Discrete or Box)
     :param initial_capacity: number of steps allocated at first; grows as needed
     :param n_recent: number of most recent episodes kept besides the best ones
-    :param truncated_recent_only: keep an episode cut by a time limit only while it is among the ``n_recent`` most
-        recent, never among the best (its return lacks the outcome the time limit cut off)
     """
 
     def __init__(
@@ -74,17 +72,13 @@ class EpisodicReplayBuffer:
         action_space: spaces.Space,
         initial_capacity: int = 65_536,
         n_recent: int = 0,
-        truncated_recent_only: bool = False,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
         if n_recent < 0:
             raise ValueError(f"n_recent must be >= 0, got {n_recent}")
-        if truncated_recent_only and n_recent == 0:
-            raise ValueError("truncated_recent_only needs n_recent > 0 (the window truncated episodes are kept in)")
         self.buffer_size = buffer_size
         self.n_recent = n_recent
-        self.truncated_recent_only = truncated_recent_only
         self.observation_space = observation_space
         self.action_space = action_space
         self.obs_shape = observation_space.shape
@@ -111,9 +105,10 @@ class EpisodicReplayBuffer:
     _TABLES = ("ep_start", "ep_length", "ep_return", "ep_truncated", "ep_id", "ep_final_obs")
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle, adding what replays saved by earlier versions lack (final observations: zeros)."""
+        """Unpickle, adding what replays saved by earlier versions lack (final observations: zeros) and dropping what
+        they hold that is gone (``truncated_recent_only``, of the removed ``store_truncated="recent"``)."""
         self.__dict__.update(state)
-        self.__dict__.setdefault("truncated_recent_only", False)
+        self.__dict__.pop("truncated_recent_only", None)  # an option of earlier versions, removed
         if "ep_final_obs" not in state:
             self.ep_final_obs = np.zeros((len(self.ep_start), *self.obs_shape), dtype=self.observations.dtype)
 
@@ -138,14 +133,8 @@ class EpisodicReplayBuffer:
     def _make_room(self, episode_return: float, length: int) -> bool:
         """
         Evict what a new episode displaces; return whether it is kept. Here: while ``buffer_size + n_recent``
-        episodes are kept, the worst one outside the recent window goes (the paper: unless the new one is worse). With
-        ``truncated_recent_only``, truncated episodes go as soon as they leave the recent window.
+        episodes are kept, the worst one outside the recent window goes (the paper: unless the new one is worse).
         """
-        if self.truncated_recent_only:
-            n = self.n_episodes
-            stale = np.flatnonzero(self.ep_truncated[:n] & (self.ep_id[:n] < self.n_added - self.n_recent))
-            for i in stale[::-1]:  # descending: _remove moves the last episode into the hole
-                self._remove(int(i))
         if self.n_episodes < self.buffer_size + self.n_recent:
             return True
         # Eviction candidates: kept episodes outside the recent window once this one has arrived

@@ -29,8 +29,7 @@ class CollectionMixin:
     replay_buffer: EpisodicReplayBuffer | None
     action_space: spaces.Space
     action_holds: ActionHolds | None
-    greedy_episodes: float
-    store_truncated: bool | str
+    store_truncated: bool
     device: th.device
     num_timesteps: int
     _total_timesteps: int
@@ -42,7 +41,6 @@ class CollectionMixin:
     _rng: np.random.Generator
     _staging: EpisodeStaging | None  # the steps of the episodes in progress
     _command: np.ndarray | None  # each env's command, (n_envs, command_dim)
-    _greedy: np.ndarray | None  # which envs' episodes act greedily (greedy_episodes)
     _deferred_episodes: list[Episode] | None  # with overlap_training: ended episodes stored once collection ends
 
     def collect_rollouts(
@@ -63,7 +61,6 @@ class CollectionMixin:
         :return: False if the callback asked to stop
         """
         assert self._staging is not None and self.replay_buffer is not None and self._command is not None
-        assert self._greedy is not None
         self.policy.set_training_mode(False)
         callback.on_rollout_start()
         n_finished, n_collected = 0, 0
@@ -74,7 +71,7 @@ class CollectionMixin:
             if random_actions:
                 actions = self.policy.random_actions(env.num_envs)
             else:
-                actions = self._act(self._base_obs(self._last_obs), self._command, self._greedy)  # type: ignore[arg-type]
+                actions = self._act(self._base_obs(self._last_obs), self._command)  # type: ignore[arg-type]
                 actions = self._hold(actions)
             new_obs, rewards, dones, infos = self._step(env, actions)
             self.num_timesteps += env.num_envs
@@ -122,7 +119,6 @@ class CollectionMixin:
                 elif self._stores(truncated):
                     self.replay_buffer.add_episode(observations, actions, episode_rewards, truncated, final_observation)
                 self._command[i] = self._sample_exploratory_commands(1)[0]
-                self._greedy[i] = self._draw_greedy(1)[0]  # type: ignore[index]
                 if self.action_holds is not None:
                     self.action_holds.reset(i)  # a held action ends with its episode
                 self._episode_num += 1
@@ -137,20 +133,17 @@ class CollectionMixin:
     def _stores(self, truncated: bool) -> bool:
         """Whether an ended episode enters the replay: all do, except time-limit-truncated ones when
         ``store_truncated`` is False and the replay already holds a terminated episode."""
-        if not truncated or self.store_truncated in (True, "recent"):
+        if not truncated or self.store_truncated:
             return True
         buffer = self.replay_buffer
         assert buffer is not None
         return bool(buffer.ep_truncated[: buffer.n_episodes].all())
 
-    def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool | np.ndarray = False) -> np.ndarray:
-        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``, or for the envs where
-        the ``(n_envs,)`` mask ``deterministic`` is True)."""
+    def _act(self, obs: np.ndarray, command: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """Sample ``a_t ~ B(s_t, c_t)`` for all envs at once (the mode if ``deterministic``)."""
         with th.no_grad():
             obs_tensor = th.as_tensor(obs, device=self.device)
             command_tensor = th.as_tensor(command, dtype=th.float32, device=self.device)
-            if isinstance(deterministic, np.ndarray):
-                deterministic = th.as_tensor(deterministic, device=self.device) if deterministic.any() else False
             actions = self.policy(obs_tensor, command_tensor, deterministic).cpu().numpy()
         if isinstance(self.action_space, spaces.Box):
             # the Gaussian is over the flattened action: back to the space's shape (e.g. (2, 2))
@@ -170,12 +163,6 @@ class CollectionMixin:
         return self.action_holds(
             actions, observations, self._current_progress_remaining, self._rng, self.policy.random_actions
         )
-
-    def _draw_greedy(self, n: int) -> np.ndarray:
-        """Which of ``n`` new episodes act greedily (``greedy_episodes``); no random draw when it is 0."""
-        if self.greedy_episodes == 0.0:
-            return np.zeros(n, dtype=bool)
-        return self._rng.random(n) < self.greedy_episodes
 
     def _step(self, env: VecEnv, actions: np.ndarray) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """``env.step(actions)``, with the VecEnv's error on an observation of another shape made clear."""

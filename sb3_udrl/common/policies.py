@@ -211,7 +211,7 @@ class CommandPolicy(BasePolicy):
                 actions = ((actions - self._bin_low) / self._bin_width).round().clamp(0, self.action_bins - 1)
         return self.distribution(obs, command).log_prob(actions)
 
-    def forward(self, obs: PyTorchObs, command: th.Tensor, deterministic: bool | th.Tensor = False) -> th.Tensor:
+    def forward(self, obs: PyTorchObs, command: th.Tensor, deterministic: bool = False) -> th.Tensor:
         """
         Actions ``a ~ B(s, c)`` (the mode when ``deterministic``).
 
@@ -220,13 +220,9 @@ class CommandPolicy(BasePolicy):
 
         :param obs: observations
         :param command: unscaled commands ``(batch, command_dim)``
-        :param deterministic: return the mode; a ``(batch,)`` boolean tensor: the mode for those rows only
+        :param deterministic: return the mode
         """
-        output = self._action_net_output(obs, command)
-        if isinstance(deterministic, th.Tensor):
-            greedy, sampled = self._actions(output, True), self._actions(output, False)
-            return th.where(deterministic.view(-1, *[1] * (greedy.dim() - 1)), greedy, sampled)
-        return self._actions(output, deterministic)
+        return self._actions(self._action_net_output(obs, command), deterministic)
 
     def _actions(self, output: th.Tensor, deterministic: bool) -> th.Tensor:
         """Actions from the action net's ``output`` (see :meth:`_action_net_output`): the mode or a sample."""

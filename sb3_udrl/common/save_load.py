@@ -85,7 +85,6 @@ class SaveLoadMixin:
             *super()._excluded_save_params(),
             "_staging",
             "_command",
-            "_greedy",
             "_rng",
             "_train_rng",
             "_learner",
@@ -207,7 +206,5 @@ class SaveLoadMixin:
                 f"settings make a {settings[0]} of size {settings[1]} keeping {settings[2]}: load the model with the "
                 "settings the replay was saved with (e.g. load(path, replay_size=...)), or train without the replay"
             )
-        # Which time-limit cuts are kept is a rule of the model, not of the saved data: the model's applies from now on
-        buffer.truncated_recent_only = wanted.truncated_recent_only
         self.replay_buffer = buffer
         self._update_eval_command()

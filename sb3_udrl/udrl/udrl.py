@@ -23,7 +23,6 @@ from sb3_udrl.udrl.policies import CnnPolicy, MlpPolicy, UDRLPolicy
 SelfUDRL = TypeVar("SelfUDRL", bound="UDRL")
 
 COMMAND_EPISODES = ("all", "terminated", "terminated_horizon")
-STORE_TRUNCATED = (True, False, "recent")
 
 #: The paper's algorithm with its common LunarLander hyperparameters (100 updates per iteration, the command from the
 #: 75 best episodes, a replay of the best episodes only, every episode stored, the desired return capped at evaluation
@@ -84,8 +83,6 @@ class UDRL(CommandAlgorithm):
     :param store_truncated: what becomes of episodes cut by a time limit. ``True``: stored like any other (the
         paper). ``False``: dropped once the replay holds an episode that terminated: their hindsight horizon ``T - t1``
         is the time limit's, not an outcome of the agent (the hovering failure on LunarLander, see the README).
-        ``"recent"``: stored while among the ``recent_episodes`` most recent, never kept among the best, so the
-        behaviour function sees what the agent does now (a lander that never comes to rest) with its true, low return.
         Set ``True`` where reaching the time limit is the goal (CartPole)
     :param recent_episodes: number of most recent episodes the replay keeps besides the ``replay_size`` best ones
         (0: the paper's replay of the best episodes only). Keeps the training data moving when the agent falls far
@@ -96,8 +93,6 @@ class UDRL(CommandAlgorithm):
         ``min(exp(x / beta), max_weight)``, ``x`` its return-to-go normalised over the replay (RCP's weighting)
     :param beta: temperature of the exponential weights, in standard deviations
     :param max_weight: cap of the exponential weights
-    :param greedy_episodes: fraction of the training episodes that act greedily (the mode of ``B(s, c)``) instead of
-        sampling, so that the replay holds the states greedy evaluation visits (0: the paper, every episode samples)
     :param action_holds: temporally-extended exploration while collecting (an
         :class:`~sb3_udrl.common.exploration.ActionHolds`): actions held for several steps, so that the replay holds
         what a held action leads to. Env-specific ones live in :mod:`sb3_udrl.envs` (LunarLander's no-op held on the
@@ -140,13 +135,12 @@ class UDRL(CommandAlgorithm):
         cap_desired_return: bool = True,
         eval_return_cap: bool = True,
         action_bins: int | None = 11,
-        store_truncated: bool | str = False,
+        store_truncated: bool = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
-        greedy_episodes: float = 0.0,
         action_holds: ActionHolds | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
@@ -170,7 +164,6 @@ class UDRL(CommandAlgorithm):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
-            greedy_episodes=greedy_episodes,
             action_holds=action_holds,
             mirror=mirror,
             overlap_training=overlap_training,
@@ -202,12 +195,9 @@ class UDRL(CommandAlgorithm):
         # Not written into policy_kwargs: the saved policy_kwargs stay the user's, so that load(path, policy_kwargs=...)
         # accepts the ones the model was created with (SB3 compares them); _policy_kwargs() passes action_bins on
         self.action_bins = check_action_bins(action_bins)
-        self.store_truncated = store_truncated if isinstance(store_truncated, str) else bool(store_truncated)
-        self._check_store_truncated()
+        self.store_truncated = check_bool("store_truncated", store_truncated)
         self.recent_episodes = check_int("recent_episodes", recent_episodes, minimum=0)
         self.recent_command = bool(recent_command)
-        if self.store_truncated == "recent" and self.recent_episodes == 0:
-            raise ValueError('store_truncated="recent" needs recent_episodes > 0 (the window truncated episodes stay in)')
         if self.recent_command and self.recent_episodes == 0:
             raise ValueError("recent_command=True needs recent_episodes > 0 (the window the command is taken from)")
         # Most recent exploratory command statistics (section 2.3.4); saved with the model
@@ -218,12 +208,9 @@ class UDRL(CommandAlgorithm):
         if _init_setup_model:
             self._setup_model()
 
-    def _check_store_truncated(self) -> None:
-        if self.store_truncated not in STORE_TRUNCATED:
-            raise ValueError(f"store_truncated must be one of {STORE_TRUNCATED}, got {self.store_truncated!r}")
-
     def _setup_model(self) -> None:
-        self._check_store_truncated()  # again here: load(path, store_truncated=...) sets attributes without __init__
+        # Checked again here: load(path, store_truncated=...) sets attributes without __init__
+        self.store_truncated = check_bool("store_truncated", self.store_truncated)
         self.buffer_size = self.replay_size
         if isinstance(self.action_space, spaces.Box) and "action_bins" in self.policy_kwargs:
             # policy_kwargs["action_bins"] takes precedence (the policy checks its value)
@@ -245,7 +232,6 @@ class UDRL(CommandAlgorithm):
             self.action_space,
             initial_capacity,
             n_recent=self.recent_episodes,
-            truncated_recent_only=self.store_truncated == "recent",
         )
 
     # ----------------------------------------------------------------------------------------------------------
