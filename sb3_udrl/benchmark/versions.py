@@ -3,6 +3,7 @@ its hyperparameters name."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,13 @@ def code_version() -> dict[str, Any]:
     return dict(version=__version__, commit=commit, dirty=dirty)
 
 
+@functools.cache
+def _last_change(algo: str) -> str | None:
+    """The last commit that changed ``ALGORITHM_CODE[algo]`` (asked of git once per report, not once per run)."""
+    package = Path(__file__).resolve().parents[1]
+    return _git("log", "-1", "--format=%H", "--", *(str(package / part) for part in ALGORITHM_CODE[algo]))
+
+
 def is_current(algo: str, commit: str | None, dirty: bool | None = False) -> bool | None:
     """
     Whether a run made at ``commit`` ran today's code of ``algo``: no commit since changed ``ALGORITHM_CODE[algo]``.
@@ -48,8 +56,7 @@ def is_current(algo: str, commit: str | None, dirty: bool | None = False) -> boo
     """
     if algo not in ALGORITHM_CODE:
         return True
-    package = Path(__file__).resolve().parents[1]
-    last_change = _git("log", "-1", "--format=%H", "--", *(str(package / part) for part in ALGORITHM_CODE[algo]))
+    last_change = _last_change(algo)
     if not last_change:
         return None
     if commit is None or dirty:
