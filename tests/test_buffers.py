@@ -1,8 +1,11 @@
+import pickle
+
 import numpy as np
 import pytest
 from gymnasium import spaces
 
-from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
+from sb3_udrl.common import buffers
+from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, RecentReplayBuffer
 
 
 def _episode(rng, length, obs_dim=3):
@@ -106,3 +109,47 @@ def test_staging_grows_and_pops_per_env():
     obs, _, _ = staging.pop(0)
     assert len(obs) == 6
     assert staging.pop(1)[0][:, 0].tolist() == [20]
+
+
+def test_pickle_holds_the_rows_in_use_and_restores_the_allocation():
+    """A replay of 64x64 images allocates its capacity at once; its pickle holds only the rows in use, and the
+    unpickled replay has the same capacity, contents and behaviour."""
+    rng = np.random.default_rng(3)
+    image = spaces.Box(0, 255, (1, 64, 64), np.uint8)
+    buffer = EpisodicReplayBuffer(5, image, spaces.Discrete(3))
+    assert buffer.capacity == 2**26 // buffer.bytes_per_step  # 64 MiB at first, not 65,536 rows (268 MB)
+    for _ in range(3):
+        buffer.add_episode(rng.integers(0, 256, (10, 1, 64, 64), np.uint8), rng.integers(0, 3, 10), np.ones(10))
+    data = pickle.dumps(buffer)
+    assert len(data) < 40 * buffer.bytes_per_step < buffer.nbytes // 100
+    copy = pickle.loads(data)
+    assert copy.capacity == buffer.capacity and copy.pos == buffer.pos == 30
+    episode = rng.integers(0, 256, (7, 1, 64, 64), np.uint8), rng.integers(0, 3, 7), np.full(7, 2.0)
+    assert copy.add_episode(*episode) and buffer.add_episode(*episode)
+    for name in ("observations", "actions", "rewards", "returns_to_go"):
+        np.testing.assert_array_equal(getattr(copy, name)[:40], getattr(buffer, name)[:40])
+
+
+def test_a_replay_that_cannot_fit_is_refused_with_the_reason(monkeypatch):
+    image = spaces.Box(0, 255, (1, 64, 64), np.uint8)
+    monkeypatch.setattr(buffers, "available_memory", lambda: 2**29)  # 0.5 GiB
+    recent = RecentReplayBuffer(50_000, image, spaces.Discrete(3))
+    buffers.check_replay_fits(recent, None)  # 65,536 rows at most: 0.25 GiB
+    recent.copies = 3
+    with pytest.raises(ValueError, match=r"50,000 steps.*\(1, 64, 64\) uint8.*in each of 3 processes.*buffer_size"):
+        buffers.check_replay_fits(recent, None)
+    best = EpisodicReplayBuffer(500, image, spaces.Discrete(3), n_recent=200)
+    buffers.check_replay_fits(best, None)  # no time limit: no bound to check here (growth is checked)
+    with pytest.raises(ValueError, match=r"700 episodes of up to 525 steps.*replay_size and recent_episodes"):
+        buffers.check_replay_fits(best, 525)
+    buffers.check_replay_fits(best, 50)  # 35,000 steps: 0.14 GiB
+
+
+def test_growth_beyond_the_available_memory_raises_memory_error_and_keeps_the_replay(monkeypatch):
+    rng = np.random.default_rng(4)
+    buffer = EpisodicReplayBuffer(100, spaces.Box(0, 255, (1, 64, 64), np.uint8), spaces.Discrete(3), initial_capacity=16)
+    buffer.add_episode(rng.integers(0, 256, (10, 1, 64, 64), np.uint8), rng.integers(0, 3, 10), np.ones(10))
+    monkeypatch.setattr(buffers, "available_memory", lambda: 20 * buffer.bytes_per_step)
+    with pytest.raises(MemoryError, match=r"grow to 32 steps.*available.*the model so far can still be saved"):
+        buffer.add_episode(rng.integers(0, 256, (10, 1, 64, 64), np.uint8), rng.integers(0, 3, 10), np.ones(10))
+    assert buffer.capacity == 16 and buffer.n_episodes == 1

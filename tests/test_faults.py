@@ -306,3 +306,17 @@ def test_observation_shape_change_named(model_class, case):
     }[case]()
     with pytest.raises(ValueError, match=r"observation of shape \(2,\), but its observation space has shape \(1,\)"):
         make(model_class, env).learn(1000)
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_a_replay_that_cannot_fit_is_refused_before_training(model_class, monkeypatch):
+    """The most the replay can hold (episodes up to the env's time limit), twice with overlap_training, is checked
+    against the available memory when learn() starts: ValueError naming the setting to lower."""
+    env = make_vec_env("CartPole-v1", n_envs=2)  # time limit 500 steps
+    size = dict(replay_size=100_000) if model_class is UDRL else dict(buffer_size=10_000_000)
+    model = make(model_class, env, **size)
+    monkeypatch.setattr("sb3_udrl.common.buffers.available_memory", lambda: 2**28)  # 256 MiB
+    with pytest.raises(ValueError, match="replay_size" if model_class is UDRL else "buffer_size"):
+        model.learn(100)
+    assert model.num_timesteps == 0
+    make(model_class, env).learn(100)  # the tiny setting fits

@@ -40,7 +40,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import safe_mean
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer
+from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, check_replay_fits, vec_env_time_limit
 from sb3_udrl.common.collection import CollectionMixin
 from sb3_udrl.common.evaluation import EvaluationMixin
 from sb3_udrl.common.exploration import ActionHolds
@@ -235,7 +235,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         return dict(self.policy_kwargs)
 
     @abstractmethod
-    def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
+    def _make_replay_buffer(self, initial_capacity: int | None = None) -> EpisodicReplayBuffer:
         """The replay, built at the first ``learn()`` (``initial_capacity`` steps allocated at first)."""
 
     @classmethod
@@ -412,6 +412,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
             self._last_obs = None
         if self.replay_buffer is None:
             self.replay_buffer = self._make_replay_buffer()
+        self.replay_buffer.copies = 2 if self.overlap_training else 1  # the learner process keeps a replica
+        check_replay_fits(self.replay_buffer, vec_env_time_limit(self.env))
         # SB3 resets the env in these cases: the episodes in progress are gone, and so must be their staged steps
         env_reset = reset_num_timesteps or self._last_obs is None
         total_timesteps, callback = super()._setup_learn(

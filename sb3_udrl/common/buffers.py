@@ -10,10 +10,70 @@ recent ``buffer_size`` steps (the FIFO of the RCP and AWR code). Both are sample
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.vec_env import VecEnv
+
+GiB = 2**30
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available for new allocations (``MemAvailable`` of ``/proc/meminfo``); None where unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return None
+
+
+def vec_env_time_limit(env: VecEnv) -> int | None:
+    """The time limit of ``env``'s episodes (``spec.max_episode_steps``, a ``TimeLimit`` wrapper's included), or None."""
+    try:
+        specs = env.get_attr("spec")
+    except AttributeError:
+        return None
+    limits = [getattr(spec, "max_episode_steps", None) for spec in specs]
+    return None if not limits or None in limits else int(max(limits))
+
+
+def check_replay_fits(buffer: EpisodicReplayBuffer, max_episode_steps: int | None) -> None:
+    """
+    Raise ``ValueError`` saying why where the most the replay can come to hold (episodes of ``max_episode_steps``, in
+    ``buffer.copies`` processes) exceeds the memory available now. Without a time limit UDRL's replay has no bound
+    (its growth is checked instead, :meth:`EpisodicReplayBuffer._check_growth`).
+
+    :param buffer: the replay, as allocated now
+    :param max_episode_steps: the env's time limit (None: none)
+    """
+    needed, available = buffer.max_nbytes(max_episode_steps), available_memory()
+    if needed is None or available is None or needed * buffer.copies - buffer.nbytes <= available:
+        return
+    kept = (
+        f"{buffer.buffer_size:,} steps"
+        if isinstance(buffer, RecentReplayBuffer)
+        else (f"{buffer.buffer_size + buffer.n_recent:,} episodes of up to {max_episode_steps:,} steps")
+    )
+    raise ValueError(
+        f"The replay can come to hold {buffer.max_steps(max_episode_steps):,} steps ({kept}) of {buffer.obs_shape} "
+        f"{np.dtype(buffer.observations.dtype).name} observations: {needed / GiB:.2f} GiB"
+        + (f" in each of {buffer.copies} processes (overlap_training's learner keeps a replica)" if buffer.copies > 1 else "")
+        + f", but {available / GiB:.2f} GiB of memory are available. Keep fewer steps (buffer_size, or replay_size and "
+        "recent_episodes for UDRL), use smaller observations, or turn overlap_training off."
+    )
 
 
 class CommandSamples(NamedTuple):
@@ -61,16 +121,21 @@ class EpisodicReplayBuffer:
     :param buffer_size: number of best episodes kept (``replay_size`` in the paper)
     :param observation_space: space of the (unnormalised) observations stored
     :param action_space: action space (Discrete or Box)
-    :param initial_capacity: number of steps allocated at first; grows as needed
+    :param initial_capacity: number of steps allocated at first; grows as needed (None: 65,536 steps or 64 MiB,
+        whichever is fewer)
     :param n_recent: number of most recent episodes kept besides the best ones
     """
+
+    #: processes that hold a copy of this replay (2 with ``overlap_training``: the learner keeps a replica); a growth
+    #: that would not fit into the available memory that many times raises ``MemoryError`` instead of allocating
+    copies: int = 1
 
     def __init__(
         self,
         buffer_size: int,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        initial_capacity: int = 65_536,
+        initial_capacity: int | None = None,
         n_recent: int = 0,
     ) -> None:
         if buffer_size < 1:
@@ -83,6 +148,13 @@ class EpisodicReplayBuffer:
         self.action_space = action_space
         self.obs_shape = observation_space.shape
         self.action_shape, action_dtype = _action_storage(action_space)
+        self.bytes_per_step = (
+            int(np.prod(self.obs_shape)) * np.dtype(observation_space.dtype).itemsize
+            + int(np.prod(self.action_shape)) * np.dtype(action_dtype).itemsize
+            + 2 * np.dtype(np.float32).itemsize  # reward, return-to-go
+        )
+        if initial_capacity is None:
+            initial_capacity = self._default_capacity()
         capacity = max(int(initial_capacity), 1)
         # Per-step storage
         self.observations = np.zeros((capacity, *self.obs_shape), dtype=observation_space.dtype)
@@ -104,15 +176,36 @@ class EpisodicReplayBuffer:
 
     _TABLES = ("ep_start", "ep_length", "ep_return", "ep_truncated", "ep_id", "ep_final_obs")
 
+    def __getstate__(self) -> dict:
+        """Pickle the rows in use only (``pos`` of ``capacity``); :meth:`__setstate__` allocates the rest again."""
+        state = self.__dict__.copy()
+        state["capacity"] = self.capacity
+        for name in self._STEP_ARRAYS:
+            state[name] = getattr(self, name)[: self.pos]
+        return state
+
     def __setstate__(self, state: dict) -> None:
-        """Unpickle, adding what replays saved by earlier versions lack (final observations: zeros) and dropping what
-        they hold that is gone (``truncated_recent_only``, of the removed ``store_truncated="recent"``)."""
+        """Unpickle: allocate the saved capacity again; add what replays saved by earlier versions lack (final
+        observations: zeros, ``bytes_per_step``) and drop what they hold that is gone (``truncated_recent_only``, of
+        the removed ``store_truncated="recent"``)."""
+        capacity = state.pop("capacity", None)
         self.__dict__.update(state)
         self.__dict__.pop("truncated_recent_only", None)  # an option of earlier versions, removed
         if "ep_final_obs" not in state:
             self.ep_final_obs = np.zeros((len(self.ep_start), *self.obs_shape), dtype=self.observations.dtype)
+        if capacity is not None and capacity > self.pos:
+            for name in self._STEP_ARRAYS:
+                used = getattr(self, name)
+                full = np.zeros((capacity, *used.shape[1:]), dtype=used.dtype)
+                full[: self.pos] = used
+                setattr(self, name, full)
+        if "bytes_per_step" not in state:
+            self.bytes_per_step = sum(getattr(self, name)[:1].nbytes for name in self._STEP_ARRAYS)
 
     _STEP_ARRAYS = ("observations", "actions", "rewards", "returns_to_go")
+
+    def _default_capacity(self) -> int:
+        return min(65_536, max(1024, 64 * 2**20 // self.bytes_per_step))  # 3 MB of LunarLander, 64 MiB of images
 
     def _initial_table_size(self) -> int:
         return min(self.buffer_size + self.n_recent, 1024)  # grows as needed: a huge buffer_size allocates nothing
@@ -120,6 +213,35 @@ class EpisodicReplayBuffer:
     @property
     def capacity(self) -> int:
         return len(self.rewards)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the per-step arrays as allocated now."""
+        return self.capacity * self.bytes_per_step
+
+    def max_steps(self, max_episode_steps: int | None) -> int | None:
+        """
+        Most steps the replay can come to hold: ``buffer_size + n_recent`` episodes of at most ``max_episode_steps``
+        (None where episodes have no bound).
+
+        :param max_episode_steps: the env's time limit (None: none)
+        """
+        return None if max_episode_steps is None else (self.buffer_size + self.n_recent) * max_episode_steps
+
+    def max_nbytes(self, max_episode_steps: int | None) -> int | None:
+        """
+        Bytes the per-step arrays can come to take (the capacity, doubled from the initial one, that holds
+        :meth:`max_steps`), or None where episodes have no bound.
+
+        :param max_episode_steps: the env's time limit (None: none)
+        """
+        steps = self.max_steps(max_episode_steps)
+        if steps is None:
+            return None
+        capacity = self.capacity
+        while capacity < steps:
+            capacity *= 2
+        return capacity * self.bytes_per_step
 
     @property
     def n_steps(self) -> int:
@@ -210,19 +332,37 @@ class EpisodicReplayBuffer:
         lengths = self.ep_length[:n][order]
         used = int(lengths.sum())
         starts = self.ep_start[:n][order]
-        src = np.concatenate([np.arange(s, s + length) for s, length in zip(starts, lengths, strict=True)]) if n else []
         new_capacity = self.capacity
         while used + extra > new_capacity:
             new_capacity *= 2
         grow = new_capacity != self.capacity
+        if grow:
+            self._check_growth(new_capacity)
+        new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else np.zeros(0, np.int64)
         for name in self._STEP_ARRAYS:
             old = getattr(self, name)
             new = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype) if grow else old
-            new[:used] = old[src]
+            # Episode by episode: no temporary copy of the whole replay (numpy buffers an overlapping slice copy)
+            for source, target, length in zip(starts, new_starts, lengths, strict=True):
+                new[target : target + length] = old[source : source + length]
             setattr(self, name, new)
-        new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else []
         self.ep_start[:n][order] = new_starts
         self.pos = used
+
+    def _check_growth(self, new_capacity: int) -> None:
+        """Raise ``MemoryError`` saying why, before allocating ``new_capacity`` rows that the machine cannot hold."""
+        extra = (new_capacity * self.bytes_per_step) * self.copies  # the old arrays are freed after the copy
+        available = available_memory()
+        if available is not None and extra > available:
+            raise MemoryError(
+                f"The replay needs to grow to {new_capacity:,} steps of {self.obs_shape} "
+                f"{np.dtype(self.observations.dtype).name} observations ({self.nbytes / GiB:.2f} GiB now, "
+                f"{new_capacity * self.bytes_per_step / GiB:.2f} GiB after growing"
+                + (f", in each of {self.copies} processes" if self.copies > 1 else "")
+                + f"), but only {available / GiB:.2f} GiB of memory are available. Keep fewer steps (buffer_size, or "
+                "replay_size and recent_episodes for UDRL), use smaller observations, or turn overlap_training off; "
+                "the model so far can still be saved."
+            )
 
     def top_episodes(self, k: int, among: np.ndarray | None = None) -> np.ndarray:
         """
@@ -287,7 +427,8 @@ class RecentReplayBuffer(EpisodicReplayBuffer):
     :param buffer_size: number of steps kept
     :param observation_space: space of the (unnormalised) observations stored
     :param action_space: action space (Discrete or Box)
-    :param initial_capacity: number of steps allocated at first; grows as needed
+    :param initial_capacity: number of steps allocated at first; grows as needed (None: 65,536 steps or 64 MiB,
+        whichever is fewer, and at most ``2 * buffer_size``)
     """
 
     def __init__(
@@ -295,12 +436,24 @@ class RecentReplayBuffer(EpisodicReplayBuffer):
         buffer_size: int,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        initial_capacity: int = 65_536,
+        initial_capacity: int | None = None,
     ) -> None:
-        super().__init__(buffer_size, observation_space, action_space, min(initial_capacity, 2 * buffer_size), n_recent=0)
+        if initial_capacity is not None:
+            initial_capacity = min(initial_capacity, 2 * buffer_size)
+        super().__init__(buffer_size, observation_space, action_space, initial_capacity, n_recent=0)
+
+    def _default_capacity(self) -> int:
+        return min(super()._default_capacity(), 2 * self.buffer_size)
 
     def _initial_table_size(self) -> int:
         return 64
+
+    def max_steps(self, max_episode_steps: int | None) -> int:
+        """Most steps the replay can come to hold: ``buffer_size`` (one episode longer than that is kept alone).
+
+        :param max_episode_steps: the env's time limit (None: none)
+        """
+        return max(self.buffer_size, max_episode_steps or 0)
 
     def recent_mask(self) -> np.ndarray:
         return np.ones(self.n_episodes, dtype=bool)

@@ -91,7 +91,7 @@ class RCP(CommandAlgorithm):
         self.target_mean = 0.0
         self.target_std = 0.0
 
-    def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
+    def _make_replay_buffer(self, initial_capacity: int | None = None) -> EpisodicReplayBuffer:
         buffer_class = RecentReplayBuffer if self.replay_buffer_class is None else self.replay_buffer_class
         observation_space = base_observation_space(self.observation_space)
         kwargs = dict(self.replay_buffer_kwargs, initial_capacity=initial_capacity)

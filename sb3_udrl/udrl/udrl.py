@@ -224,7 +224,7 @@ class UDRL(CommandAlgorithm):
             policy_kwargs.setdefault("action_bins", self.action_bins)
         return policy_kwargs
 
-    def _make_replay_buffer(self, initial_capacity: int = 65_536) -> EpisodicReplayBuffer:
+    def _make_replay_buffer(self, initial_capacity: int | None = None) -> EpisodicReplayBuffer:
         observation_space = base_observation_space(self.observation_space)
         return EpisodicReplayBuffer(
             self.replay_size,
