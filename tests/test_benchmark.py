@@ -253,3 +253,20 @@ def test_report_names_env_knowledge_and_marks_runs_of_older_code(tmp_path):
     table = benchmark.report([tmp_path / "main", tmp_path / "knowledge"], tmp_path / "sweep", reps=20)
     assert "| LunarLander-v3 | udrl + ground_holds + lunar_lander_mirror | greedy | 1 |" in table
     assert "PPO, DQN, A2C and SAC included, had none" in (tmp_path / "sweep.md").read_text()
+
+
+def test_conf_files_per_algorithm_and_gym_packages_reach_the_runs(tmp_path):
+    conf = benchmark.parse_conf_files(["hyperparams/udrl_lunar_lander.yml", "ppo=hyperparams/vizdoom_baselines/ppo.yml"])
+    assert conf == {"*": Path("hyperparams/udrl_lunar_lander.yml"), "ppo": Path("hyperparams/vizdoom_baselines/ppo.yml")}
+    runs, skipped = benchmark.plan(["ppo", "dqn"], ["VizdoomTakeCover-v1"], [0], 1000, conf=conf)
+    assert runs == [Run("ppo", "VizdoomTakeCover-v1", 0, 1000)] and skipped[0].startswith("dqn on VizdoomTakeCover-v1")
+    command = benchmark.train_command(runs[0], tmp_path, 500, 2, conf=conf, gym_packages=["vizdoom.gymnasium_wrapper"])
+    assert command[command.index("--conf-file") + 1] == "hyperparams/vizdoom_baselines/ppo.yml"
+    assert command[command.index("--gym-packages") + 1] == "vizdoom.gymnasium_wrapper"
+    # sb3_udrl's algorithms take the unnamed file, a baseline without a file of its own rl-zoo3's
+    assert benchmark.conf_file("udrl", "LunarLander-v3", tmp_path, conf).name == "udrl_lunar_lander.yml"
+    assert benchmark.conf_file("a2c", "CartPole-v1", tmp_path, conf).parent.parent.name == "rl_zoo3"
+    with pytest.raises(ValueError, match="no file nope.yml"):
+        benchmark.parse_conf_files(["ppo=nope.yml"])
+    with pytest.raises(ValueError, match="two files for ppo"):
+        benchmark.parse_conf_files(["ppo=hyperparams/rcpa.yml", "ppo=hyperparams/udrl.yml"])

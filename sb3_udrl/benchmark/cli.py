@@ -12,7 +12,16 @@ from typing import Any
 
 from sb3_udrl.benchmark.report import report
 from sb3_udrl.benchmark.speed import speed_sweep, speed_table
-from sb3_udrl.benchmark.sweep import _train_one, changed_settings, is_done, parse_hyperparams, parse_shard, plan, run_sweep
+from sb3_udrl.benchmark.sweep import (
+    _train_one,
+    changed_settings,
+    is_done,
+    parse_conf_files,
+    parse_hyperparams,
+    parse_shard,
+    plan,
+    run_sweep,
+)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -61,7 +70,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "own -f folder",
     )
     run_parser.add_argument(
-        "--conf-file", type=Path, default=None, help="hyperparameter file of sb3_udrl's algorithms (default: their own)"
+        "--conf-file",
+        nargs="+",
+        default=[],
+        help="hyperparameter files instead of the default ones: FILE for sb3_udrl's algorithms, ALGO=FILE for one "
+        "algorithm (e.g. ppo=hyperparams/vizdoom_baselines/ppo.yml)",
+    )
+    run_parser.add_argument(
+        "--gym-packages", nargs="+", default=[], help="modules that register the envs (e.g. vizdoom.gymnasium_wrapper)"
     )
     run_parser.add_argument("--dry-run", action="store_true", help="list the runs and what is done, train nothing")
     report_parser = commands.add_parser("report", help="aggregate the finished runs (rliable)")
@@ -79,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     speed_parser.add_argument("--seed", type=int, default=0)
     speed_parser.add_argument("--random-timesteps", type=int, default=None, help="env steps of random stepping (default: -n)")
     speed_parser.add_argument("-f", "--log-folder", type=Path, default=None, help="default: a temporary folder")
+    speed_parser.add_argument("--conf-file", nargs="+", default=[], help="as for run")
+    speed_parser.add_argument("--gym-packages", nargs="+", default=[], help="as for run")
     speed_parser.add_argument("-o", "--output", type=Path, default=Path("benchmarks/results/speed_sweep"))
     args = parser.parse_args(argv)
 
@@ -91,7 +109,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         load = os.getloadavg()[0]
         with tempfile.TemporaryDirectory() as temporary:
             rows = speed_sweep(
-                args.algos, args.env, args.n_timesteps, args.log_folder or Path(temporary), args.seed, args.random_timesteps
+                args.algos,
+                args.env,
+                args.n_timesteps,
+                args.log_folder or Path(temporary),
+                args.seed,
+                args.random_timesteps,
+                parse_conf_files(args.conf_file),
+                args.gym_packages,
             )
         table = speed_table(rows)
         machine = f"{platform.machine()}, {os.cpu_count()} cores, torch {th.__version__}, load {load:.2f} at the start"
@@ -109,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
     hyperparams = parse_hyperparams(args.params)
+    conf = parse_conf_files(args.conf_file)
     runs, skipped = plan(
         args.algos,
         args.envs,
@@ -116,14 +142,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.n_timesteps,
         _key_values(args.cap, int, "--cap"),
         parse_shard(args.shard),
-        args.conf_file,
+        conf,
     )
     for reason in skipped:
         print(f"skipped: {reason}")
     done = [run for run in runs if is_done(run, args.log_folder)]
     print(f"{len(runs)} runs in this shard, {len(done)} done, {len(runs) - len(done)} to train, {args.jobs} at a time")
     for run in done:
-        changes = changed_settings(run, args.log_folder, hyperparams, args.conf_file)
+        changes = changed_settings(run, args.log_folder, hyperparams, conf)
         if changes:
             print(
                 f"warning: {run.algo} {run.env} seed {run.seed} was trained with other settings than its entry has now "
@@ -135,7 +161,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"  {run.algo} {run.env} seed {run.seed} {run.n_timesteps} steps: {state}")
         return
     outcomes = run_sweep(
-        runs, args.log_folder, args.eval_freq, args.eval_episodes, args.jobs, args.n_eval_envs, args.params, args.conf_file
+        runs,
+        args.log_folder,
+        args.eval_freq,
+        args.eval_episodes,
+        args.jobs,
+        args.n_eval_envs,
+        args.params,
+        conf,
+        args.gym_packages,
     )
     failed = [run for run, outcome in outcomes.items() if outcome.startswith("failed")]
     if failed:

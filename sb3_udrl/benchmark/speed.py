@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sb3_udrl.benchmark.sweep import MARKER, _entry, _zoo_entries, plan, train_command, train_in_folder
+from sb3_udrl.benchmark.sweep import MARKER, Confs, _entry, _zoo_entries, plan, train_command, train_in_folder
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -53,6 +54,8 @@ def speed_sweep(
     log_folder: Path,
     seed: int = 0,
     random_timesteps: int | None = None,
+    conf: Confs = None,
+    gym_packages: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """
     Wall time of a whole run of each algorithm, one after the other on this machine, with its YAML entry (ours, or
@@ -65,18 +68,22 @@ def speed_sweep(
     :param log_folder: where the runs are trained (rl-zoo3's layout; ``{algo}/{env}_{seed}``)
     :param seed: seed of every run
     :param random_timesteps: env steps of random stepping, scaled to the run's (default: ``n_timesteps``)
+    :param conf: hyperparameter files instead of the default ones (``sb3_udrl.benchmark.sweep.Confs``)
+    :param gym_packages: modules that register ``env`` (rl-zoo3's ``--gym-packages``)
     :return: one dict per algorithm
     """
-    runs, skipped = plan(algos, [env], [seed], n_timesteps)
+    for package in gym_packages:
+        importlib.import_module(package)
+    runs, skipped = plan(algos, [env], [seed], n_timesteps, conf=conf)
     if skipped:
         raise ValueError(f"No settings to time: {'; '.join(skipped)}")
     rows = []
     for run in runs:
         algo = run.algo
-        entry = _entry(_zoo_entries(algo)[1], env)
+        entry = _entry(_zoo_entries(algo, conf)[1], env)
         random_steps = random_timesteps or n_timesteps
         random_seconds = random_stepping_seconds(env, entry, random_steps, seed)
-        command = train_command(run, log_folder, eval_freq=-1, eval_episodes=1)
+        command = train_command(run, log_folder, eval_freq=-1, eval_episodes=1, conf=conf, gym_packages=gym_packages)
         start = time.perf_counter()
         outcome = train_in_folder(run, log_folder, command)
         process_seconds = time.perf_counter() - start

@@ -42,15 +42,29 @@ class Run(NamedTuple):
 
 # ----------------------------------------------------------------------------------------------------------------------
 # Planning
-def _zoo_entries(algo: str, conf: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """The hyperparameter file rl-zoo3 would use for ``algo`` (``conf`` instead for sb3_udrl's) and its entries."""
+Confs = Path | dict[str, Path] | None
+"""Hyperparameter files replacing the default ones: one file for sb3_udrl's algorithms, or ``{algo: file}`` (``"*"``:
+sb3_udrl's algorithms), e.g. the ViZDoom baselines' files."""
+
+
+def _conf_for(algo: str, conf: Confs) -> Path | None:
+    from sb3_udrl.zoo import ZOO_ALGOS
+
+    if isinstance(conf, dict):
+        return conf.get(algo, conf.get("*") if algo in ZOO_ALGOS else None)
+    return conf if algo in ZOO_ALGOS else None
+
+
+def _zoo_entries(algo: str, conf: Confs = None) -> tuple[Path, dict[str, Any]]:
+    """The hyperparameter file rl-zoo3 would use for ``algo`` (or the one ``conf`` gives it) and its entries."""
     import yaml
 
     from sb3_udrl.zoo import ZOO_ALGOS, default_config
 
-    if algo in ZOO_ALGOS:
-        path = Path(default_config(algo)) if conf is None else Path(conf)
-    else:
+    path = _conf_for(algo, conf)
+    if path is None and algo in ZOO_ALGOS:
+        path = Path(default_config(algo))
+    elif path is None:
         # Located without importing rl_zoo3, which patches gymnasium's TimeLimit when imported
         spec = importlib.util.find_spec("rl_zoo3")
         if spec is None or not spec.submodule_search_locations:
@@ -59,7 +73,7 @@ def _zoo_entries(algo: str, conf: Path | None = None) -> tuple[Path, dict[str, A
         if not path.is_file():
             raise ValueError(f"Unknown algorithm {algo!r}: neither sb3_udrl nor rl-zoo3 has a file {path.name}")
     with open(path) as file:
-        return path, yaml.safe_load(file)
+        return Path(path), yaml.safe_load(file)
 
 
 def parse_shard(shard: str) -> tuple[int, int]:
@@ -73,6 +87,19 @@ def parse_shard(shard: str) -> tuple[int, int]:
     return k, n
 
 
+def parse_conf_files(items: Sequence[str]) -> dict[str, Path]:
+    """``--conf-file`` items (``FILE`` or ``ALGO=FILE``) -> ``{algo: file}``, ``"*"`` for sb3_udrl's algorithms."""
+    confs: dict[str, Path] = {}
+    for item in items:
+        algo, _, path = item.rpartition("=") if "=" in item else ("*", "", item)
+        if not Path(path).is_file():
+            raise ValueError(f"--conf-file {item}: no file {path}")
+        if algo in confs:
+            raise ValueError(f"--conf-file names two files for {'sb3_udrl' if algo == '*' else algo}")
+        confs[algo] = Path(path)
+    return confs
+
+
 def plan(
     algos: Sequence[str],
     envs: Sequence[str],
@@ -80,7 +107,7 @@ def plan(
     n_timesteps: int,
     caps: dict[str, int] | None = None,
     shard: tuple[int, int] = (1, 1),
-    conf: Path | None = None,
+    conf: Confs = None,
 ) -> tuple[list[Run], list[str]]:
     """
     The runs of a sweep, seed-major, and the (algorithm, env) pairs skipped for want of hyperparameters.
@@ -91,7 +118,7 @@ def plan(
     :param n_timesteps: env steps of every run
     :param caps: a smaller budget for some algorithms (too costly at the full one); the report shows each run's steps
     :param shard: ``(K, N)``: keep the runs whose position in the sweep is ``K - 1`` modulo ``N``
-    :param conf: hyperparameter file of sb3_udrl's algorithms instead of ``hyperparams/{algo}.yml``
+    :param conf: hyperparameter files instead of the default ones (:data:`Confs`)
     :return: the runs and the reasons for skipped pairs
     """
     if n_timesteps <= 0:
@@ -121,7 +148,7 @@ def _entry(entries: dict[str, Any], env: str) -> dict[str, Any]:
     return entries[env] if env in entries else entries[ENV_ALIASES[env]]
 
 
-def conf_file(algo: str, env: str, log_folder: Path, conf: Path | None = None) -> Path:
+def conf_file(algo: str, env: str, log_folder: Path, conf: Confs = None) -> Path:
     """The hyperparameter file of a run: the algorithm's own (or ``conf``), or a copy with the aliased env's entry."""
     import yaml
 
@@ -162,9 +189,7 @@ def parse_hyperparams(items: Sequence[str]) -> dict[str, Any]:
         raise ValueError(f"--params {' '.join(items)}: a value is not a Python expression ({error})") from error
 
 
-def changed_settings(
-    run: Run, log_folder: Path, hyperparams: dict[str, Any] | None = None, conf: Path | None = None
-) -> list[str]:
+def changed_settings(run: Run, log_folder: Path, hyperparams: dict[str, Any] | None = None, conf: Confs = None) -> list[str]:
     """
     How the hyperparameters a finished run was trained with (its rl-zoo3 ``config.yml``) differ from its entry in the
     hyperparameter file now with ``hyperparams`` on top (the sweep's ``--params``), as ``"key: old -> new"``
@@ -281,9 +306,11 @@ def train_command(
     eval_episodes: int,
     eval_envs: int = 1,
     hyperparams: Sequence[str] = (),
-    conf: Path | None = None,
+    conf: Confs = None,
+    gym_packages: Sequence[str] = (),
 ) -> list[str]:
-    """The command line that trains ``run`` (a new Python process), with ``KEY:VALUE`` overrides of its entry."""
+    """The command line that trains ``run`` (a new Python process), with ``KEY:VALUE`` overrides of its entry and the
+    modules that register its env (rl-zoo3's ``--gym-packages``, e.g. ``vizdoom.gymnasium_wrapper``)."""
     argv = [
         "--algo", run.algo, "--env", run.env, "--seed", str(run.seed), "-n", str(run.n_timesteps),
         "--eval-freq", str(eval_freq), "--eval-episodes", str(eval_episodes), "--n-eval-envs", str(eval_envs),
@@ -292,6 +319,8 @@ def train_command(
     ]  # fmt: skip
     if hyperparams:
         argv += ["--hyperparams", *hyperparams]
+    if gym_packages:
+        argv += ["--gym-packages", *gym_packages]
     return [sys.executable, "-m", "sb3_udrl.benchmark", "_train", *argv]
 
 
@@ -322,13 +351,14 @@ def run_sweep(
     jobs: int = 1,
     eval_envs: int = 1,
     hyperparams: Sequence[str] = (),
-    conf: Path | None = None,
+    conf: Confs = None,
+    gym_packages: Sequence[str] = (),
 ) -> dict[Run, str]:
     """
     Train the runs that are not done, ``jobs`` at a time. A run folder left by an interrupted run is removed first.
     ``eval_envs`` evaluation envs share the ``eval_episodes`` (SB3's ``evaluate_policy``: a fixed share each);
-    ``hyperparams`` (``KEY:VALUE``, rl-zoo3's ``--hyperparams``) override every run's entry; ``conf`` replaces the
-    hyperparameter file of sb3_udrl's algorithms.
+    ``hyperparams`` (``KEY:VALUE``, rl-zoo3's ``--hyperparams``) override every run's entry; ``conf`` replaces
+    hyperparameter files (:data:`Confs`); ``gym_packages`` register the envs in each run's process.
 
     :return: each run's outcome: ``"done before"``, ``"done"`` or ``"failed (exit code N, see LOG)"``
     """
@@ -336,9 +366,8 @@ def run_sweep(
     outcomes: dict[Run, str] = {run: "done before" for run in runs if is_done(run, log_folder)}
 
     def train(run: Run) -> str:
-        return train_in_folder(
-            run, log_folder, train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams, conf)
-        )
+        command = train_command(run, log_folder, eval_freq, eval_episodes, eval_envs, hyperparams, conf, gym_packages)
+        return train_in_folder(run, log_folder, command)
 
     todo = [run for run in runs if run not in outcomes]
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
