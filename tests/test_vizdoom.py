@@ -94,9 +94,25 @@ def test_save_load_with_replay(trained: BaseAlgorithm, tmp_path: Path) -> None:
     loaded = model_class.load(tmp_path / "model.zip", env=make_env(model_class))
     loaded.load_replay_buffer(tmp_path / "replay.pkl")
     old, new = trained.replay_buffer, loaded.replay_buffer
-    assert new.pos == old.pos and new.n_episodes == old.n_episodes
+    # the file holds the rows in use (plus final observations), not the whole allocation
+    assert (tmp_path / "replay.pkl").stat().st_size < (old.pos + old.n_episodes + 64) * old.bytes_per_step < old.nbytes
+    assert new.pos == old.pos and new.n_episodes == old.n_episodes and new.capacity == old.capacity
     np.testing.assert_array_equal(new.observations[: new.pos], old.observations[: old.pos])
     assert new.observations.dtype == np.uint8
     obs = loaded.get_env().reset()
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0].shape, (1,))
     loaded.env.close()
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=[model_class.__name__ for model_class in MODEL_LIST])
+def test_a_replay_of_images_that_cannot_fit_is_refused(model_class: type[BaseAlgorithm], monkeypatch) -> None:
+    """With a time limit the replay has a bound: 64x64 images of 700 episodes of 525 steps (2100 tics) do not fit
+    into 1 GiB, and learn() says so before any step; what fits starts."""
+    env = gym.wrappers.TimeLimit(make_env(model_class), max_episode_steps=525)
+    size = dict(replay_size=500, recent_episodes=200) if model_class.__name__ == "UDRL" else dict(buffer_size=500_000)
+    monkeypatch.setattr("sb3_udrl.common.buffers.available_memory", lambda: 2**30)
+    model = model_class("CnnPolicy", env, seed=0, **{**TINY_KWARGS[model_class], **size})
+    with pytest.raises(ValueError, match=r"\(1, 64, 64\) uint8 observations: 2.0\d GiB.*1.00 GiB of memory are available"):
+        model.learn(10)
+    assert model.num_timesteps == 0
+    model.env.close()

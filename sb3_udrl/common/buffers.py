@@ -177,28 +177,32 @@ class EpisodicReplayBuffer:
     _TABLES = ("ep_start", "ep_length", "ep_return", "ep_truncated", "ep_id", "ep_final_obs")
 
     def __getstate__(self) -> dict:
-        """Pickle the rows in use only (``pos`` of ``capacity``); :meth:`__setstate__` allocates the rest again."""
+        """Pickle the rows in use only (``pos`` of ``capacity`` steps, ``n_episodes`` of the episode table);
+        :meth:`__setstate__` allocates the rest again."""
         state = self.__dict__.copy()
-        state["capacity"] = self.capacity
+        state["capacity"], state["table_size"] = self.capacity, len(self.ep_start)
         for name in self._STEP_ARRAYS:
             state[name] = getattr(self, name)[: self.pos]
+        for name in self._TABLES:
+            state[name] = getattr(self, name)[: self.n_episodes]
         return state
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle: allocate the saved capacity again; add what replays saved by earlier versions lack (final
         observations: zeros, ``bytes_per_step``) and drop what they hold that is gone (``truncated_recent_only``, of
         the removed ``store_truncated="recent"``)."""
-        capacity = state.pop("capacity", None)
+        capacity, table_size = state.pop("capacity", 0), state.pop("table_size", 0)
         self.__dict__.update(state)
         self.__dict__.pop("truncated_recent_only", None)  # an option of earlier versions, removed
         if "ep_final_obs" not in state:
             self.ep_final_obs = np.zeros((len(self.ep_start), *self.obs_shape), dtype=self.observations.dtype)
-        if capacity is not None and capacity > self.pos:
-            for name in self._STEP_ARRAYS:
+        for names, size in ((self._STEP_ARRAYS, capacity), (self._TABLES, table_size)):
+            for name in names:
                 used = getattr(self, name)
-                full = np.zeros((capacity, *used.shape[1:]), dtype=used.dtype)
-                full[: self.pos] = used
-                setattr(self, name, full)
+                if size > len(used):
+                    full = np.zeros((size, *used.shape[1:]), dtype=used.dtype)
+                    full[: len(used)] = used
+                    setattr(self, name, full)
         if "bytes_per_step" not in state:
             self.bytes_per_step = sum(getattr(self, name)[:1].nbytes for name in self._STEP_ARRAYS)
 
