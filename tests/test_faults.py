@@ -320,3 +320,20 @@ def test_a_replay_that_cannot_fit_is_refused_before_training(model_class, monkey
         model.learn(100)
     assert model.num_timesteps == 0
     make(model_class, env).learn(100)  # the tiny setting fits
+
+
+def test_a_script_without_the_main_guard_fails_instead_of_hanging(tmp_path):
+    """overlap_training spawns its learner, which re-imports the script: without the __main__ guard the learner dies
+    while starting. The script must stop with an error that names the guard, not block on sending the model."""
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from stable_baselines3.common.env_util import make_vec_env\n"
+        "from sb3_udrl import RCPA\n"
+        "model = RCPA('MlpPolicy', make_vec_env('CartPole-v1', 2), overlap_training=True, n_steps_per_iter=0,\n"
+        "             n_warm_up_episodes=2, n_episodes_per_iter=2, n_updates_per_iter=2, batch_size=16)\n"
+        "model.learn(2000)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode != 0
+    assert "RuntimeError: The learner process of overlap_training died" in result.stderr
+    assert '__name__ == "__main__"' in result.stderr

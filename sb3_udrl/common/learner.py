@@ -66,11 +66,12 @@ class TrainingResult(NamedTuple):
     excluded: dict[str, Any]
 
 
-def _learner_main(connection: Connection, algorithm_class: type, model_bytes: bytes, replay_bytes: bytes, device: str) -> None:
-    """Body of the learner process: load the model on ``device``, then serve training orders until ``None`` arrives."""
+def _learner_main(connection: Connection, algorithm_class: type, device: str) -> None:
+    """Body of the learner process: receive the model (loaded on ``device``) and the replay, then serve training
+    orders until ``None`` arrives."""
     th.set_num_threads(1)
-    model = algorithm_class.load(io.BytesIO(model_bytes), device=device)
-    model.replay_buffer = pickle.loads(replay_bytes)
+    model = algorithm_class.load(io.BytesIO(connection.recv_bytes()), device=device)
+    model.replay_buffer = pickle.loads(connection.recv_bytes())
     model.set_logger(Logger(folder=None, output_formats=[]))
     while True:
         order = connection.recv()
@@ -118,19 +119,29 @@ class LearnerProcess:
         self._connection, child_connection = context.Pipe()
         self._process = context.Process(
             target=_learner_main,
-            args=(
-                child_connection,
-                type(algorithm),
-                model_bytes.getvalue(),
-                pickle.dumps(algorithm.replay_buffer),
-                str(algorithm.device),  # the model's device: updates on a GPU stay on it
-            ),
+            # the model's device: updates on a GPU stay on it
+            args=(child_connection, type(algorithm), str(algorithm.device)),
             name="sb3-udrl-learner",
             daemon=True,
         )
         self._process.start()
         child_connection.close()
         self._busy = False
+        self._answered = False  # whether it ever sent an answer
+        # The model and the replay go through the connection, not the process's arguments: multiprocessing writes
+        # those into a pipe whose reading end the parent also holds until it is done, so a child that dies while
+        # starting (a script without the __main__ guard) would leave the parent blocked forever on a large replay.
+        try:
+            self._connection.send_bytes(model_bytes.getvalue())
+            self._connection.send_bytes(pickle.dumps(algorithm.replay_buffer, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
+            self._process.join(timeout=10)
+            self._fail(
+                f"died while starting (exit code {self._process.exitcode}). Where its output says 'An attempt has been "
+                "made to start a new process before the current process has finished its bootstrapping phase', put "
+                'the script\'s training code under `if __name__ == "__main__":`',
+                error,
+            )
 
     def start_training(self, algorithm: CommandAlgorithm, new_episodes: list[Episode]) -> None:
         """Send one iteration's order: the episodes stored since the previous order, then train."""
@@ -144,8 +155,13 @@ class LearnerProcess:
     def _fail(self, what: str, error: BaseException | None = None) -> None:
         self._busy = False
         self._stop()
-        message = f"The learner process of overlap_training {what}; see its output above. The model keeps the weights "
-        raise RuntimeError(message + "of the previous iteration.") from error
+        message = f"The learner process of overlap_training {what}; see its output above. "
+        if not self._answered:
+            message += (
+                "Where it says 'An attempt has been made to start a new process before the current process has "
+                "finished its bootstrapping phase', put the script's training code under `if __name__ == \"__main__\":`. "
+            )
+        raise RuntimeError(message + "The model keeps the weights of the previous iteration.") from error
 
     def finish_training(self, algorithm: CommandAlgorithm) -> None:
         """Wait for the learner and copy its networks, optimisers, RNG state and logs into ``algorithm``."""
@@ -159,7 +175,7 @@ class LearnerProcess:
             answer: tuple[Any, ...] = pickle.loads(self._connection.recv_bytes())
         except (EOFError, OSError) as error:
             self._fail(f"died ({type(error).__name__})", error)
-        self._busy = False
+        self._busy, self._answered = False, True
         if answer[0] == "error":
             raise answer[1]
         algorithm._apply_training_result(answer[1])
