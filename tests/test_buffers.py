@@ -153,3 +153,27 @@ def test_growth_beyond_the_available_memory_raises_memory_error_and_keeps_the_re
     with pytest.raises(MemoryError, match=r"grow to 32 steps.*available.*the model so far can still be saved"):
         buffer.add_episode(rng.integers(0, 256, (10, 1, 64, 64), np.uint8), rng.integers(0, 3, 10), np.ones(10))
     assert buffer.capacity == 16 and buffer.n_episodes == 1
+
+
+@pytest.mark.parametrize("buffer_class", [EpisodicReplayBuffer, RecentReplayBuffer])
+def test_send_and_receive_through_a_pipe_give_the_same_replay(buffer_class):
+    """How overlap_training's learner gets the replay: raw rows into the full allocation, tables pickled."""
+    import multiprocessing as mp
+    import threading
+
+    rng = np.random.default_rng(5)
+    buffer = buffer_class(60, spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (2,)), initial_capacity=32)
+    for _ in range(12):
+        length = int(rng.integers(1, 9))
+        buffer.add_episode(rng.normal(size=(length, 3)), rng.normal(size=(length, 2)), rng.normal(size=length))
+    receiving, sending = mp.Pipe()
+    sender = threading.Thread(target=buffer.send, args=(sending,))
+    sender.start()
+    copy = EpisodicReplayBuffer.receive(receiving)
+    sender.join()
+    assert type(copy) is buffer_class and copy.capacity == buffer.capacity and copy.pos == buffer.pos
+    for name in ("observations", "actions", "rewards", "returns_to_go", "ep_start", "ep_return", "ep_id"):
+        np.testing.assert_array_equal(getattr(copy, name), getattr(buffer, name))
+    samples = [replay.sample(16, np.random.default_rng(0)) for replay in (buffer, copy)]
+    for a, b in zip(*samples, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -11,6 +11,8 @@ recent ``buffer_size`` steps (the FIFO of the RCP and AWR code). Both are sample
 from __future__ import annotations
 
 import os
+import pickle
+from multiprocessing.connection import Connection
 from typing import NamedTuple
 
 import numpy as np
@@ -205,6 +207,35 @@ class EpisodicReplayBuffer:
                     setattr(self, name, full)
         if "bytes_per_step" not in state:
             self.bytes_per_step = sum(getattr(self, name)[:1].nbytes for name in self._STEP_ARRAYS)
+
+    def send(self, connection: Connection) -> None:
+        """
+        Send the replay through a ``multiprocessing`` connection without a pickled copy of its rows: the rest is
+        pickled, the rows in use go as raw bytes (:meth:`receive` reads them into the full allocation).
+
+        :param connection: one end of a ``multiprocessing.Pipe``
+        """
+        state = self.__getstate__()
+        rows = [np.ascontiguousarray(state.pop(name)) for name in self._STEP_ARRAYS]
+        layout = [(row.dtype, row.shape[1:]) for row in rows]
+        connection.send_bytes(pickle.dumps((type(self), state, layout), protocol=pickle.HIGHEST_PROTOCOL))
+        for row in rows:
+            connection.send_bytes(row.reshape(-1).view(np.uint8))
+
+    @staticmethod
+    def receive(connection: Connection) -> EpisodicReplayBuffer:
+        """The replay sent by :meth:`send`, in an allocation of its capacity.
+
+        :param connection: the other end of the ``multiprocessing.Pipe``
+        """
+        cls, state, layout = pickle.loads(connection.recv_bytes())
+        capacity = max(state["capacity"], state["pos"])
+        for name, (dtype, shape) in zip(cls._STEP_ARRAYS, layout, strict=True):
+            state[name] = np.zeros((capacity, *shape), dtype=dtype)
+            connection.recv_bytes_into(state[name].reshape(-1).view(np.uint8))
+        buffer = cls.__new__(cls)
+        buffer.__setstate__(state)
+        return buffer
 
     _STEP_ARRAYS = ("observations", "actions", "rewards", "returns_to_go")
 

@@ -23,6 +23,8 @@ import torch as th
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
+from sb3_udrl.common.buffers import EpisodicReplayBuffer
+
 if TYPE_CHECKING:
     from sb3_udrl.common.base import CommandAlgorithm
 
@@ -71,7 +73,7 @@ def _learner_main(connection: Connection, algorithm_class: type, device: str) ->
     orders until ``None`` arrives."""
     th.set_num_threads(1)
     model = algorithm_class.load(io.BytesIO(connection.recv_bytes()), device=device)
-    model.replay_buffer = pickle.loads(connection.recv_bytes())
+    model.replay_buffer = EpisodicReplayBuffer.receive(connection)
     model.set_logger(Logger(folder=None, output_formats=[]))
     while True:
         order = connection.recv()
@@ -133,7 +135,7 @@ class LearnerProcess:
         # starting (a script without the __main__ guard) would leave the parent blocked forever on a large replay.
         try:
             self._connection.send_bytes(model_bytes.getvalue())
-            self._connection.send_bytes(pickle.dumps(algorithm.replay_buffer, protocol=pickle.HIGHEST_PROTOCOL))
+            algorithm.replay_buffer.send(self._connection)
         except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
             self._process.join(timeout=10)
             self._fail(
