@@ -156,11 +156,13 @@ def test_growth_beyond_the_available_memory_raises_memory_error_and_keeps_the_re
 
 
 @pytest.mark.parametrize("buffer_class", [EpisodicReplayBuffer, RecentReplayBuffer])
-def test_send_and_receive_through_a_pipe_give_the_same_replay(buffer_class):
-    """How overlap_training's learner gets the replay: raw rows into the full allocation, tables pickled."""
+@pytest.mark.parametrize("chunk", [7, 2**24])
+def test_send_and_receive_through_a_pipe_give_the_same_replay(buffer_class, chunk, monkeypatch):
+    """How overlap_training's learner gets the replay: raw rows in chunks into the full allocation, tables pickled."""
     import multiprocessing as mp
     import threading
 
+    monkeypatch.setattr(EpisodicReplayBuffer, "_CHUNK", chunk)
     rng = np.random.default_rng(5)
     buffer = buffer_class(60, spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (2,)), initial_capacity=32)
     for _ in range(12):

@@ -208,6 +208,8 @@ class EpisodicReplayBuffer:
         if "bytes_per_step" not in state:
             self.bytes_per_step = sum(getattr(self, name)[:1].nbytes for name in self._STEP_ARRAYS)
 
+    _CHUNK = 2**24  # bytes per message of send()
+
     def send(self, connection: Connection) -> None:
         """
         Send the replay through a ``multiprocessing`` connection without a pickled copy of its rows: the rest is
@@ -220,7 +222,9 @@ class EpisodicReplayBuffer:
         layout = [(row.dtype, row.shape[1:]) for row in rows]
         connection.send_bytes(pickle.dumps((type(self), state, layout), protocol=pickle.HIGHEST_PROTOCOL))
         for row in rows:
-            connection.send_bytes(row.reshape(-1).view(np.uint8))
+            raw = row.reshape(-1).view(np.uint8)
+            for start in range(0, len(raw), self._CHUNK):  # each message is read into a temporary copy: small ones
+                connection.send_bytes(raw[start : start + self._CHUNK])
 
     @staticmethod
     def receive(connection: Connection) -> EpisodicReplayBuffer:
@@ -232,7 +236,9 @@ class EpisodicReplayBuffer:
         capacity = max(state["capacity"], state["pos"])
         for name, (dtype, shape) in zip(cls._STEP_ARRAYS, layout, strict=True):
             state[name] = np.zeros((capacity, *shape), dtype=dtype)
-            connection.recv_bytes_into(state[name].reshape(-1).view(np.uint8))
+            raw = state[name].reshape(-1).view(np.uint8)[: state["pos"] * int(np.prod(shape)) * np.dtype(dtype).itemsize]
+            for start in range(0, len(raw), cls._CHUNK):
+                connection.recv_bytes_into(raw[start : start + cls._CHUNK])
         buffer = cls.__new__(cls)
         buffer.__setstate__(state)
         return buffer
