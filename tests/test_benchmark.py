@@ -266,7 +266,7 @@ def test_conf_files_per_algorithm_and_gym_packages_reach_the_runs(tmp_path):
     # sb3_udrl's algorithms take the unnamed file, a baseline without a file of its own rl-zoo3's
     assert benchmark.conf_file("udrl", "LunarLander-v3", tmp_path, conf).name == "udrl_lunar_lander.yml"
     assert benchmark.conf_file("a2c", "CartPole-v1", tmp_path, conf).parent.parent.name == "rl_zoo3"
-    with pytest.raises(ValueError, match="no file nope.yml"):
+    with pytest.raises(ValueError, match=r"no file nope\.yml"):
         benchmark.parse_conf_files(["ppo=nope.yml"])
     with pytest.raises(ValueError, match="two files for ppo"):
         benchmark.parse_conf_files(["ppo=hyperparams/rcpa.yml", "ppo=hyperparams/udrl.yml"])

@@ -11,7 +11,7 @@ from stable_baselines3.common.envs import FakeImageEnv
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
-from sb3_udrl import RCPA, RewardFeedback
+from sb3_udrl import RCPA, RCPR, UDRL, RewardFeedback
 from tests.conftest import MODEL_LIST, TINY_KWARGS
 
 IDS = [model_class.__name__ for model_class in MODEL_LIST]
@@ -197,9 +197,6 @@ def _dict_env():
         (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
         (dict(batch_size=32.5), TypeError, "batch_size must be an int"),
         (dict(n_episodes_per_iter="10"), TypeError, "n_episodes_per_iter must be an int"),
-        (dict(weighting="linear"), ValueError, "weighting must be one of"),
-        (dict(beta=0.0), ValueError, "beta must be a finite number > 0"),
-        (dict(max_weight=float("inf")), ValueError, "max_weight must be a finite number"),
         (dict(policy_kwargs=dict(conditioning="add")), ValueError, "conditioning must be"),
         (dict(policy_kwargs=dict(condition=None)), ValueError, r"policy_kwargs \['condition'\] are set by"),
     ],
@@ -207,6 +204,23 @@ def _dict_env():
 def test_invalid_hyperparameters(model_class, kwargs, error, match):
     with pytest.raises(error, match=match):
         model_class("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+@pytest.mark.parametrize("model_class", [RCPR, RCPA])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(weighting="linear"), "weighting must be one of"),
+        (dict(beta=0.0), "beta must be a finite number > 0"),
+        (dict(max_weight=float("inf")), "max_weight must be a finite number"),
+    ],
+)
+def test_invalid_weights_refused(model_class, kwargs, match):
+    """RCP's exponential weights (UDRL has none: the paper weights every sample once)."""
+    with pytest.raises(ValueError, match=match):
+        model_class("MlpPolicy", "CartPole-v1", **kwargs)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        UDRL("MlpPolicy", "CartPole-v1", **kwargs)
 
 
 class NaNRewardEnv(gym.Wrapper):

@@ -14,7 +14,7 @@ from sb3_udrl.common.buffers import EpisodicReplayBuffer, RecentReplayBuffer
 from sb3_udrl.common.conditions import ReturnToGo
 from sb3_udrl.common.utils import lambda_returns
 from sb3_udrl.common.wrappers import RewardFeedback
-from tests.conftest import TINY, TINY_KWARGS
+from tests.conftest import TINY_KWARGS
 
 
 def _reference_lambda_returns(rewards, values, final_value, gamma, lam):
@@ -104,7 +104,7 @@ def test_rcpa_fits_its_value_and_normalises_advantages():
 
 
 def test_exponential_weights_are_normalised_and_capped():
-    model = _filled(UDRL("MlpPolicy", "CartPole-v1", weighting="exp", beta=0.5, max_weight=3.0), [(10, 1.0, False)] * 3)
+    model = _filled(RCPR("MlpPolicy", "CartPole-v1", weighting="exp", beta=0.5, max_weight=3.0), [(10, 1.0, False)] * 3)
     weights = model._row_weights(None)
     rows, mask = model.replay_buffer.padded_rows()
     kept = weights[rows[mask]]
@@ -178,11 +178,7 @@ def test_rcpa_target_sampling(sampling):
 
 
 def test_mixing_the_pieces():
-    """UDRL with RCP's exponential weights; RCPR keeping the best episodes, as UDRL's replay does."""
-    weighted = UDRL("MlpPolicy", "CartPole-v1", seed=0, weighting="exp", **TINY)
-    weighted.set_logger(configure(None, []))
-    weighted.learn(600)
-    assert weighted.logger.name_to_value["train/mean_weight"] != 1.0
+    """RCPR keeping the best episodes, as UDRL's replay does."""
     best = RCPR(
         "MlpPolicy",
         make_vec_env("CartPole-v1", n_envs=2, seed=0),

@@ -89,10 +89,6 @@ class UDRL(CommandAlgorithm):
         below its best episodes (the frozen-replay failure, see the README)
     :param recent_command: compute the exploratory command from the ``last_few`` best of the ``recent_episodes``
         most recent episodes instead of the whole replay (the command follows what the agent achieves now)
-    :param weighting: ``"none"`` (the paper: every sample counts once) or ``"exp"``: weight each sample by
-        ``min(exp(x / beta), max_weight)``, ``x`` its return-to-go normalised over the replay (RCP's weighting)
-    :param beta: temperature of the exponential weights, in standard deviations
-    :param max_weight: cap of the exponential weights
     :param action_holds: temporally-extended exploration while collecting (an
         :class:`~sb3_udrl.common.exploration.ActionHolds`): actions held for several steps, so that the replay holds
         what a held action leads to. Env-specific ones live in :mod:`sb3_udrl.envs` (LunarLander's no-op held on the
@@ -138,9 +134,6 @@ class UDRL(CommandAlgorithm):
         store_truncated: bool = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
-        weighting: str = "none",
-        beta: float = 1.0,
-        max_weight: float = 20.0,
         action_holds: ActionHolds | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
@@ -161,9 +154,6 @@ class UDRL(CommandAlgorithm):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
-            weighting=weighting,
-            beta=beta,
-            max_weight=max_weight,
             action_holds=action_holds,
             mirror=mirror,
             overlap_training=overlap_training,
