@@ -186,7 +186,8 @@ class EpisodicReplayBuffer:
         for name in self._STEP_ARRAYS:
             state[name] = getattr(self, name)[: self.pos]
         for name in self._TABLES:
-            state[name] = getattr(self, name)[: self.n_episodes]
+            if name in state:  # (a replay unpickled from an earlier version may lack one until it is set)
+                state[name] = state[name][: self.n_episodes]
         return state
 
     def __setstate__(self, state: dict) -> None:
