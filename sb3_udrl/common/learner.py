@@ -137,13 +137,7 @@ class LearnerProcess:
             self._connection.send_bytes(model_bytes.getvalue())
             algorithm.replay_buffer.send(self._connection)
         except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
-            self._process.join(timeout=10)
-            self._fail(
-                f"died while starting (exit code {self._process.exitcode}). Where its output says 'An attempt has been "
-                "made to start a new process before the current process has finished its bootstrapping phase', put "
-                'the script\'s training code under `if __name__ == "__main__":`',
-                error,
-            )
+            self._fail(f"died while starting ({type(error).__name__})", error)  # names the __main__ guard
 
     def start_training(self, algorithm: CommandAlgorithm, new_episodes: list[Episode]) -> None:
         """Send one iteration's order: the episodes stored since the previous order, then train."""
