@@ -96,6 +96,19 @@ def test_params_are_read_as_rl_zoo3_reads_them():
     assert command[-2:] == ["--hyperparams", "gamma:0.9"]
 
 
+def test_runs_at_once_share_the_cores(tmp_path, monkeypatch):
+    # Each of the runs at once gets its share of the cores as torch threads: two runs with every core each spin on the
+    # same cores (measured 10x slower on 2 cores)
+    commands = []
+    monkeypatch.setattr(benchmark.sweep, "train_in_folder", lambda run, folder, command: commands.append(command) or "done")
+    monkeypatch.setattr(benchmark.sweep.os, "cpu_count", lambda: 8)
+    runs = [Run("rcpr", "CartPole-v1", seed, 100) for seed in (0, 1)]
+    for jobs, threads in ((2, "4"), (3, "2"), (16, "1")):
+        commands.clear()
+        assert set(benchmark.run_sweep(runs, tmp_path, jobs=jobs).values()) == {"done"}
+        assert [command[command.index("--num-threads") + 1] for command in commands] == [threads, threads]
+
+
 def test_report_median_is_the_median_over_seeds():
     # rliable's aggregate_median would give the mean (70) for one env; the IQM of 5 seeds averages the middle three
     stats = _interval(np.array([10.0, 20.0, 30.0, 90.0, 200.0]), reps=50, seed=0)
