@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import gymnasium as gym
@@ -116,3 +119,27 @@ def test_a_replay_of_images_that_cannot_fit_is_refused(model_class: type[BaseAlg
         model.learn(10)
     assert model.num_timesteps == 0
     model.env.close()
+
+
+@pytest.mark.zoo
+@pytest.mark.skipif(find_spec("rl_zoo3") is None, reason="needs the zoo extra (rl-zoo3)")
+def test_entry_points_train_enjoy_and_record_a_video(tmp_path: Path) -> None:
+    """The YAML entry through rl-zoo3 (its wrapper and CnnPolicy; a tiny budget): train, enjoy, record_video, each
+    registering the env with ``--gym-packages``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "SDL_VIDEODRIVER": "dummy"}
+    common = ["--algo", "udrl", "--env", TAKE_COVER_ID, "--gym-packages", "vizdoom.gymnasium_wrapper", "-f", "logs"]
+    tiny = ["n_envs:2", "overlap_training:False", "n_warm_up_episodes:2", "n_episodes_per_iter:2", "batch_size:16"]
+    tiny += ["n_updates_per_iter:2", "policy_kwargs:dict(net_arch=[16])"]
+
+    def run(script: str, *args: str) -> str:
+        command = [sys.executable, "-m", f"sb3_udrl.{script}", *common, *args]
+        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert result.returncode == 0, f"{script} failed:\n{(result.stdout + result.stderr)[-5000:]}"
+        return result.stdout + result.stderr
+
+    run("train", "-n", "600", "--seed", "0", "-params", *tiny)
+    assert (tmp_path / "logs" / "udrl" / f"{TAKE_COVER_ID}_1" / f"{TAKE_COVER_ID}.zip").is_file()
+    run("enjoy", "--no-render", "-n", "50")
+    run("record_video", "-n", "50", "-o", "videos")
+    videos = list((tmp_path / "videos").glob("*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 0

@@ -11,6 +11,7 @@ Importing this package does not import rl-zoo3 (which patches gymnasium when imp
 from __future__ import annotations
 
 import argparse
+import importlib
 import importlib.resources
 from pathlib import Path
 from typing import Any
@@ -173,10 +174,32 @@ def with_render_mode(argv: list[str], render_mode: str | None) -> list[str]:
     return argv
 
 
+def import_gym_packages(argv: list[str]) -> list[str]:
+    """
+    Import the modules of ``--gym-packages`` (which register envs, e.g. ``vizdoom.gymnasium_wrapper``) and return the
+    command line without that option: for rl-zoo3's ``record_video``, which has no such option (``train`` and
+    ``enjoy`` do).
+
+    :param argv: the full command line (``sys.argv``: program name first)
+    :return: a new list
+    """
+    argv = list(argv)
+    if "--gym-packages" not in argv:
+        return argv
+    start = argv.index("--gym-packages")
+    end = start + 1
+    while end < len(argv) and not argv[end].startswith("-"):  # its module names
+        end += 1
+    for module in argv[start + 1 : end]:
+        importlib.import_module(module)
+    return argv[:start] + argv[end:]
+
+
 __all__ = [
     "OBJECT_HYPERPARAMS",
     "ZOO_ALGOS",
     "default_config",
+    "import_gym_packages",
     "register",
     "resolve_objects",
     "with_default_conf",

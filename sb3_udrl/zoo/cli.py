@@ -7,7 +7,8 @@
   ``--env-kwargs render_mode:...`` is given; with ``-optimize`` and a database ``--storage``, the tables and the study
   are created first, safely when several workers start together (:func:`~sb3_udrl.zoo.storage.prepare_storage`)
 - ``enjoy``: ``rl_zoo3.enjoy`` (also ``python -m sb3_udrl.enjoy``), rendering with ``render_mode="human"``
-- ``record_video``: ``rl_zoo3.record_video`` (also ``python -m sb3_udrl.record_video``)
+- ``record_video``: ``rl_zoo3.record_video`` (also ``python -m sb3_udrl.record_video``), with ``--gym-packages`` as
+  ``train`` and ``enjoy`` have it
 - ``plot_train``, ``plot_from_file``, ``all_plots``: rl-zoo3's plots, unchanged (they read the log folders only)
 """
 
@@ -17,7 +18,7 @@ import runpy
 import sys
 from collections.abc import Callable
 
-from sb3_udrl.zoo import register, with_default_conf, with_render_mode
+from sb3_udrl.zoo import import_gym_packages, register, with_default_conf, with_render_mode
 from sb3_udrl.zoo.storage import prepare_tuning_storage
 
 
@@ -55,8 +56,10 @@ def enjoy() -> None:
 
 
 def record_video() -> None:
-    """``rl_zoo3.record_video`` with sb3_udrl's algorithms (that script only runs as ``__main__``)."""
+    """``rl_zoo3.record_video`` with sb3_udrl's algorithms (that script only runs as ``__main__``), and
+    ``--gym-packages`` (imported here: that script lacks the option)."""
     register()
+    sys.argv = import_gym_packages(sys.argv)
     runpy.run_module("rl_zoo3.record_video", run_name="__main__")
 
 
