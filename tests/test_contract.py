@@ -117,6 +117,26 @@ def test_cnn_policy(model_class):
 
 
 @pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
+def test_cnn_policy_starts_from_orthogonal_conv_weights(model_class, tmp_path):
+    """CnnPolicy initialises its conv stack as SB3's ActorCriticPolicy does (orthogonal, gain sqrt(2)); PyTorch's default
+    gives NatureCNN features that barely depend on the image. MlpPolicy keeps PyTorch's default; both survive save/load."""
+    env = FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=True)
+    model = model_class("CnnPolicy", env, seed=0, **{**TINY_KWARGS[model_class], "policy_kwargs": dict(net_arch=[16])})
+    extractors = [module for name, module in model.policy.named_children() if name.endswith("features_extractor")]
+    assert len(extractors) == (2 if model_class is RCPA else 1)  # RCPA: the value network's own
+    for extractor in extractors:
+        first_conv = extractor.cnn[0].weight.detach().flatten(1)  # (32 filters, 64 inputs): orthonormal rows * gain
+        assert th.allclose(first_conv @ first_conv.T, 2 * th.eye(32), atol=1e-4)
+    model.save(tmp_path / "model.zip")
+    assert model_class.load(tmp_path / "model.zip").policy.ortho_init
+    kwargs = {**TINY_KWARGS[model_class], "policy_kwargs": dict(net_arch=[16], ortho_init=False)}
+    default = model_class("CnnPolicy", env, seed=0, **kwargs)
+    first_conv = default.policy.features_extractor.cnn[0].weight.detach().flatten(1)
+    assert not th.allclose(first_conv @ first_conv.T, 2 * th.eye(32), atol=1e-2)
+    assert not model_class("MlpPolicy", "CartPole-v1", **TINY_KWARGS[model_class]).policy.ortho_init
+
+
+@pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
 def test_cnn_policy_with_vec_normalize_on_channel_last_images(model_class):
     """SB3 transposes channel-last images above VecNormalize (images are not normalised by it: norm_obs=False, as in
     SB3, whose CNNs take uint8 images): the replay stores the original images channel-first, as the policy sees them."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,9 @@ class CommandPolicy(BasePolicy):
     :param normalize_images: whether to divide image observations by 255
     :param optimizer_class: optimiser class
     :param optimizer_kwargs: optimiser keyword arguments
+    :param ortho_init: orthogonal initialisation of the features extractor with gain ``sqrt(2)``, as SB3's
+        ``ActorCriticPolicy`` does (default of ``CnnPolicy``: PyTorch's default initialisation of ``NatureCNN`` gives
+        features that barely depend on the image)
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class CommandPolicy(BasePolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        ortho_init: bool = False,
     ) -> None:
         if isinstance(observation_space, spaces.Dict) and not is_reward_feedback_space(observation_space):
             raise TypeError(
@@ -112,6 +117,7 @@ class CommandPolicy(BasePolicy):
         self.conditioning = conditioning
         self.log_std_init = log_std_init
         self.action_bins = action_bins
+        self.ortho_init = bool(ortho_init)
         # Command used by predict() when no state is given; set by the algorithm (saved in the state dict)
         self.register_buffer("eval_command", th.zeros(self.condition.dim))
         # Upper bound of the desired return during evaluation (paper, Algorithm 2: the max achievable return)
@@ -123,7 +129,10 @@ class CommandPolicy(BasePolicy):
         return base_observation_space(self.observation_space)
 
     def make_features_extractor(self) -> BaseFeaturesExtractor:
-        return self.features_extractor_class(self.base_observation_space, **self.features_extractor_kwargs)
+        extractor = self.features_extractor_class(self.base_observation_space, **self.features_extractor_kwargs)
+        if self.ortho_init:
+            extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
+        return extractor
 
     def _build(self, lr_schedule: Schedule) -> None:
         self.features_extractor = self.make_features_extractor()
@@ -342,6 +351,7 @@ class CommandPolicy(BasePolicy):
                 normalize_images=self.normalize_images,
                 optimizer_class=self.optimizer_class,
                 optimizer_kwargs=self.optimizer_kwargs,
+                ortho_init=self.ortho_init,
             )
         )
         return data
@@ -349,10 +359,17 @@ class CommandPolicy(BasePolicy):
 
 class CnnCommandPolicy(CommandPolicy):
     """:class:`CommandPolicy` on image observations: the command multiplies the embedding of the conv stack
-    (as the paper did for TakeCover). Parameters as :class:`CommandPolicy`, with ``NatureCNN`` by default."""
+    (as the paper did for TakeCover). Parameters as :class:`CommandPolicy`, with ``NatureCNN`` and ``ortho_init`` by
+    default."""
 
-    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any) -> None:
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(
+        self,
+        *args: Any,
+        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
+        ortho_init: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, features_extractor_class=features_extractor_class, ortho_init=ortho_init, **kwargs)
 
 
 class ValueCommandPolicy(CommandPolicy):
@@ -397,7 +414,14 @@ class ValueCommandPolicy(CommandPolicy):
 
 
 class CnnValueCommandPolicy(ValueCommandPolicy):
-    """:class:`ValueCommandPolicy` on image observations (``NatureCNN`` by default, one per network)."""
+    """:class:`ValueCommandPolicy` on image observations (``NatureCNN`` by default, one per network, and
+    ``ortho_init``)."""
 
-    def __init__(self, *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN, **kwargs: Any) -> None:
-        super().__init__(*args, features_extractor_class=features_extractor_class, **kwargs)
+    def __init__(
+        self,
+        *args: Any,
+        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
+        ortho_init: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, features_extractor_class=features_extractor_class, ortho_init=ortho_init, **kwargs)
