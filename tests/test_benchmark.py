@@ -98,7 +98,7 @@ def test_params_are_read_as_rl_zoo3_reads_them():
 
 def test_runs_at_once_share_the_cores(tmp_path, monkeypatch):
     # Each of the runs at once gets its share of the cores as torch threads: two runs with every core each spin on the
-    # same cores (measured 10x slower on 2 cores)
+    # same cores (two runs on 2 cores measured 10.8x slower)
     commands = []
     monkeypatch.setattr(benchmark.sweep, "train_in_folder", lambda run, folder, command: commands.append(command) or "done")
     monkeypatch.setattr(benchmark.sweep.os, "cpu_count", lambda: 8)

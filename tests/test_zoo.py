@@ -13,7 +13,13 @@ import pytest
 
 optuna = pytest.importorskip("optuna")
 
-from sb3_udrl.zoo import ZOO_ALGOS, default_config, with_default_conf, with_render_mode  # noqa: E402
+from sb3_udrl.zoo import (  # noqa: E402
+    ZOO_ALGOS,
+    default_config,
+    import_gym_packages,
+    with_default_conf,
+    with_render_mode,
+)
 from sb3_udrl.zoo.hyperparams_opt import (  # noqa: E402
     HYPERPARAMS_CONVERTER,
     HYPERPARAMS_SAMPLER,
@@ -264,6 +270,15 @@ def test_train_outputs(trained: Path) -> None:
 )
 def test_with_render_mode(argv: list[str], expected: list[str]) -> None:
     assert with_render_mode(argv, None) == expected
+
+
+def test_gym_packages_are_imported_and_left_out_for_record_video() -> None:
+    argv = ["p", "--algo", "udrl", "--gym-packages", "json", "xml.dom", "-n", "5"]
+    assert import_gym_packages(argv) == ["p", "--algo", "udrl", "-n", "5"]
+    assert import_gym_packages(["p", "--gym-packages", "json"]) == ["p"]
+    assert import_gym_packages(["p", "-n", "5"]) == ["p", "-n", "5"]
+    with pytest.raises(ModuleNotFoundError, match="not_a_gym_package"):
+        import_gym_packages(["p", "--gym-packages", "not_a_gym_package"])
 
 
 def test_training_makes_envs_without_render_mode_and_enjoy_renders(trained: Path) -> None:

@@ -164,14 +164,20 @@ def with_render_mode(argv: list[str], render_mode: str | None) -> list[str]:
     value = f"render_mode:{render_mode!r}"  # rl-zoo3 evaluates the value: None, 'human'
     if "--env-kwargs" not in argv:
         return [*argv, "--env-kwargs", value]
-    start = argv.index("--env-kwargs") + 1
-    end = start
-    while end < len(argv) and not argv[end].startswith("-"):  # its KEY:VALUE items
-        end += 1
+    start, end = _option_items(argv, "--env-kwargs")
     if any(item.split(":", 1)[0] == "render_mode" for item in argv[start:end]):
         return argv
     argv.insert(start, value)
     return argv
+
+
+def _option_items(argv: list[str], option: str) -> tuple[int, int]:
+    """Where the items of ``option`` (present in ``argv``) stand: ``argv[start:end]``, up to the next option."""
+    start = argv.index(option) + 1
+    end = start
+    while end < len(argv) and not argv[end].startswith("-"):
+        end += 1
+    return start, end
 
 
 def import_gym_packages(argv: list[str]) -> list[str]:
@@ -186,13 +192,10 @@ def import_gym_packages(argv: list[str]) -> list[str]:
     argv = list(argv)
     if "--gym-packages" not in argv:
         return argv
-    start = argv.index("--gym-packages")
-    end = start + 1
-    while end < len(argv) and not argv[end].startswith("-"):  # its module names
-        end += 1
-    for module in argv[start + 1 : end]:
+    start, end = _option_items(argv, "--gym-packages")
+    for module in argv[start:end]:
         importlib.import_module(module)
-    return argv[:start] + argv[end:]
+    return argv[: start - 1] + argv[end:]
 
 
 __all__ = [
