@@ -1,3 +1,4 @@
+import os
 import pickle
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 from gymnasium import spaces
 
 from sb3_udrl.common import buffers
-from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, RecentReplayBuffer
+from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, RecentReplayBuffer, map_shared
 
 
 def _episode(rng, length, obs_dim=3):
@@ -135,9 +136,10 @@ def test_a_replay_that_cannot_fit_is_refused_with_the_reason(monkeypatch):
     monkeypatch.setattr(buffers, "available_memory", lambda: 2**29)  # 0.5 GiB
     recent = RecentReplayBuffer(50_000, image, spaces.Discrete(3))
     buffers.check_replay_fits(recent, None)  # 65,536 rows at most: 0.25 GiB
-    recent.copies = 3
-    with pytest.raises(ValueError, match=r"50,000 steps.*\(1, 64, 64\) uint8.*in each of 3 processes.*buffer_size"):
+    monkeypatch.setattr(buffers, "available_memory", lambda: 2**27)
+    with pytest.raises(ValueError, match=r"50,000 steps.*\(1, 64, 64\) uint8.*0.25 GiB, but 0.12 GiB.*buffer_size"):
         buffers.check_replay_fits(recent, None)
+    monkeypatch.setattr(buffers, "available_memory", lambda: 2**29)
     best = EpisodicReplayBuffer(500, image, spaces.Discrete(3), n_recent=200)
     buffers.check_replay_fits(best, None)  # no time limit: no bound to check here (growth is checked)
     with pytest.raises(ValueError, match=r"700 episodes of up to 525 steps.*replay_size and recent_episodes"):
@@ -156,26 +158,78 @@ def test_growth_beyond_the_available_memory_raises_memory_error_and_keeps_the_re
 
 
 @pytest.mark.parametrize("buffer_class", [EpisodicReplayBuffer, RecentReplayBuffer])
-@pytest.mark.parametrize("chunk", [7, 2**24])
-def test_send_and_receive_through_a_pipe_give_the_same_replay(buffer_class, chunk, monkeypatch):
-    """How overlap_training's learner gets the replay: raw rows in chunks into the full allocation, tables pickled."""
+def test_a_shared_replay_is_mapped_by_another_process_not_copied(buffer_class):
+    """How overlap_training's learner gets the replay: the per-step arrays in shared memory, their file descriptors
+    through the pipe (once per array), the episode table pickled; what the owner writes, the other side reads."""
     import multiprocessing as mp
-    import threading
+    from multiprocessing.reduction import recv_handle, send_handle
 
-    monkeypatch.setattr(EpisodicReplayBuffer, "_CHUNK", chunk)
     rng = np.random.default_rng(5)
     buffer = buffer_class(60, spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (2,)), initial_capacity=32)
-    for _ in range(12):
-        length = int(rng.integers(1, 9))
-        buffer.add_episode(rng.normal(size=(length, 3)), rng.normal(size=(length, 2)), rng.normal(size=length))
+
+    def add(n):
+        for _ in range(n):
+            length = int(rng.integers(1, 9))
+            buffer.add_episode(rng.normal(size=(length, 3)), rng.normal(size=(length, 2)), rng.normal(size=length))
+
+    add(6)
+    before = {name: getattr(buffer, name)[: buffer.pos].copy() for name in ("observations", "actions", "rewards")}
+    buffer.share()
+    for name, rows in before.items():
+        np.testing.assert_array_equal(getattr(buffer, name)[: buffer.pos], rows)
     receiving, sending = mp.Pipe()
-    sender = threading.Thread(target=buffer.send, args=(sending,))
-    sender.start()
-    copy = EpisodicReplayBuffer.receive(receiving)
-    sender.join()
-    assert type(copy) is buffer_class and copy.capacity == buffer.capacity and copy.pos == buffer.pos
-    for name in ("observations", "actions", "rewards", "returns_to_go", "ep_start", "ep_return", "ep_id"):
-        np.testing.assert_array_equal(getattr(copy, name), getattr(buffer, name))
-    samples = [replay.sample(16, np.random.default_rng(0)) for replay in (buffer, copy)]
-    for a, b in zip(*samples, strict=True):
-        np.testing.assert_array_equal(a, b)
+    mapped = {}
+
+    def mirror():
+        """The other side: receive the file descriptors of new arrays, map them, rebuild the replay."""
+        shared = buffer.shared()
+        layout = {key: (shape, dtype) for key, shape, dtype in shared.arrays.values()}
+        new = [key for key in shared.fds if key not in mapped]
+        for key in new:
+            send_handle(sending, shared.fds[key], os.getpid())
+            mapped[key] = map_shared(recv_handle(receiving), *layout[key])
+        return EpisodicReplayBuffer.from_shared(pickle.loads(pickle.dumps(shared._replace(fds={}))), mapped), new
+
+    capacities = []
+    for _ in range(3):
+        copy, new = mirror()
+        assert len(new) == (4 if buffer.capacity not in capacities else 0)
+        capacities.append(buffer.capacity)
+        assert type(copy) is buffer_class and copy.capacity == buffer.capacity and copy.pos == buffer.pos
+        for name in ("observations", "actions", "rewards", "returns_to_go"):
+            np.testing.assert_array_equal(getattr(copy, name), getattr(buffer, name))
+        for name in ("ep_start", "ep_length", "ep_return", "ep_id"):
+            np.testing.assert_array_equal(getattr(copy, name)[: copy.n_episodes], getattr(buffer, name)[: buffer.n_episodes])
+        samples = [replay.sample(16, np.random.default_rng(0)) for replay in (buffer, copy)]
+        for a, b in zip(*samples, strict=True):
+            np.testing.assert_array_equal(a, b)
+        buffer.observations[0] += 1.0  # written by the owner, read by the other side without a new message
+        np.testing.assert_array_equal(copy.observations[0], buffer.observations[0])
+        add(12)  # compacts the arrays, and grows them (into shared memory too) where the kept episodes need it
+    assert capacities[0] == 32 and capacities[-1] > 32
+    private = pickle.loads(pickle.dumps(buffer))  # a saved replay is private memory
+    assert private._fds is None
+    private.observations[0] += 1.0
+    assert not np.array_equal(private.observations[0], buffer.observations[0])
+
+
+def test_shared_memory_goes_where_it_has_room_or_is_refused_with_the_reason(monkeypatch, tmp_path):
+    """/dev/shm where it has room (as multiprocessing's shared arrays), else the temp directory, else MemoryError."""
+    buffer = EpisodicReplayBuffer(10, spaces.Box(0, 255, (1, 64, 64), np.uint8), spaces.Discrete(3), initial_capacity=64)
+    free = {"/dev/shm": 0, str(tmp_path): 10 * buffer.nbytes}
+
+    class Stat:
+        def __init__(self, directory):
+            self.f_bavail, self.f_frsize = free[directory], 1
+
+    monkeypatch.setattr(buffers.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.setattr(buffers.os, "statvfs", Stat)
+    assert buffers._shared_dir(buffer.nbytes) == str(tmp_path)
+    free["/dev/shm"] = buffer.nbytes
+    assert buffers._shared_dir(buffer.nbytes) == "/dev/shm"
+    free["/dev/shm"] = free[str(tmp_path)] = buffer.observations.nbytes - 1
+    with pytest.raises(
+        MemoryError, match=r"0.00 GiB of replay shared with overlap_training.*--shm-size.*overlap_training off"
+    ):
+        buffer.share()
+    assert buffer._fds is None and buffer.capacity == 64

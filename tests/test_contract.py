@@ -180,7 +180,7 @@ def test_learner_process_trains_exactly_like_train(model_class):
     saved, rng_state = copy.deepcopy(model._torch_state()), copy.deepcopy(model._train_rng.bit_generator.state)
     learner = LearnerProcess(model)
     try:
-        learner.start_training(model, [])
+        learner.start_training(model)
         learner.finish_training(model)
     finally:
         learner.close()

@@ -310,7 +310,7 @@ def test_observation_shape_change_named(model_class, case):
 
 @pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
 def test_a_replay_that_cannot_fit_is_refused_before_training(model_class, monkeypatch):
-    """The most the replay can hold (episodes up to the env's time limit), twice with overlap_training, is checked
+    """The most the replay can hold (episodes up to the env's time limit) is checked
     against the available memory when learn() starts: ValueError naming the setting to lower."""
     env = make_vec_env("CartPole-v1", n_envs=2)  # time limit 500 steps
     size = dict(replay_size=100_000) if model_class is UDRL else dict(buffer_size=10_000_000)

@@ -96,7 +96,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while the
         episodes of the iteration are collected with the weights of the previous iteration (the acting policy lags
         the learner by one iteration). As with ``SubprocVecEnv``, scripts need the ``if __name__ == "__main__":``
-        guard (the process is spawned). False: the paper's order, train then collect
+        guard (the process is spawned). Both processes map one replay in shared memory (``/dev/shm`` where it has
+        room, else the temp directory). False: the paper's order, train then collect
     :param policy_kwargs: keyword arguments of the policy
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -178,7 +179,6 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self._rng = np.random.default_rng(seed)
         self._train_rng = np.random.default_rng(None if seed is None else seed + 1)
         self._learner: LearnerProcess | None = None
-        self._learner_backlog: list[Episode] = []
         self._deferred_episodes: list[Episode] | None = None
         #: store time-limit-truncated episodes in the replay (subclasses expose it as a hyperparameter)
         self.store_truncated = True
@@ -412,7 +412,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
             self._last_obs = None
         if self.replay_buffer is None:
             self.replay_buffer = self._make_replay_buffer()
-        self.replay_buffer.copies = 2 if self.overlap_training else 1  # the learner process keeps a replica
+        if self.overlap_training:
+            self.replay_buffer.share()  # mapped by the learner process (a replay loaded from a file is copied once)
         check_replay_fits(self.replay_buffer, vec_env_time_limit(self.env))
         # SB3 resets the env in these cases: the episodes in progress are gone, and so must be their staged steps
         env_reset = reset_num_timesteps or self._last_obs is None
@@ -531,21 +532,24 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         """
         assert self.env is not None and self.replay_buffer is not None
         if self._learner is None:
-            self._learner = LearnerProcess(self)  # starts from the current weights and replay
-            self._learner_backlog = []
-        self._learner.start_training(self, self._learner_backlog)
-        self._learner_backlog = []
-        self._deferred_episodes = []
+            self._learner = LearnerProcess(self)  # starts from the current weights; maps the replay
+        self._learner.start_training(self)
+        deferred: list[Episode] = []
+        self._deferred_episodes = deferred
         try:
-            keep_going = self.collect_rollouts(self.env, callback, n_episodes, False, n_steps)
+            try:
+                keep_going = self.collect_rollouts(self.env, callback, n_episodes, False, n_steps)
+            except BaseException:
+                self._learner.stop()  # an error or Ctrl-C drops the iteration in flight
+                raise
+            self._learner.finish_training(self)
         finally:
-            # Stored even if collection failed (nothing collected is lost); the learner gets them next time
-            deferred, self._deferred_episodes = self._deferred_episodes, None
+            # Stored once the learner no longer reads the replay, even if collection or training failed (nothing
+            # collected is lost)
+            self._deferred_episodes = None
             for episode in deferred:
                 if self._stores(episode.truncated):
                     self.replay_buffer.add_episode(*episode)
-                    self._learner_backlog.append(episode)
-        self._learner.finish_training(self)
         return keep_going
 
     def _training_state(self) -> TrainingState:

@@ -10,10 +10,12 @@ recent ``buffer_size`` steps (the FIFO of the RCP and AWR code). Both are sample
 
 from __future__ import annotations
 
+import math
+import mmap
 import os
-import pickle
-from multiprocessing.connection import Connection
-from typing import NamedTuple
+import tempfile
+import weakref
+from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
@@ -42,6 +44,73 @@ def available_memory() -> int | None:
     return None
 
 
+def _shared_dir(nbytes: int) -> str:
+    """Where a shared block of ``nbytes`` goes: ``/dev/shm`` (memory) where it has room, else the temp directory (a
+    file the kernel pages to disk), as ``multiprocessing.heap.Arena`` chooses."""
+    for directory in ("/dev/shm", tempfile.gettempdir()):
+        try:
+            stat = os.statvfs(directory)
+        except (OSError, AttributeError):
+            continue
+        if stat.f_bavail * stat.f_frsize >= nbytes:
+            return directory
+    raise MemoryError(
+        f"No room for {nbytes / GiB:.2f} GiB of replay shared with overlap_training's learner process (in /dev/shm "
+        f"or {tempfile.gettempdir()}): keep fewer steps, give /dev/shm more room (docker run --shm-size), or turn "
+        "overlap_training off."
+    )
+
+
+def shared_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> tuple[np.ndarray, int]:
+    """
+    A zero-filled array in memory that another process maps too (``overlap_training``'s learner), and the file
+    descriptor that process maps it by (:func:`map_shared`; closed with the array). The file is unlinked at once: the
+    memory goes with the last process that maps it, even after a crash.
+
+    :param shape: shape of the array
+    :param dtype: its dtype
+    :return: the array and its file descriptor
+    """
+    count = math.prod(shape)
+    nbytes = max(1, count * np.dtype(dtype).itemsize)
+    fd, path = tempfile.mkstemp(prefix="sb3-udrl-replay-", dir=_shared_dir(nbytes))
+    try:
+        os.unlink(path)
+        os.ftruncate(fd, nbytes)
+        array = np.frombuffer(mmap.mmap(fd, nbytes), dtype=dtype, count=count).reshape(shape)
+    except BaseException:
+        os.close(fd)
+        raise
+    weakref.finalize(array, os.close, fd)
+    return array, fd
+
+
+def map_shared(fd: int, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """The array of :func:`shared_zeros` in another process, from a duplicate of its file descriptor (closed here:
+    the mapping stays until the array is gone).
+
+    :param fd: the file descriptor received (``multiprocessing.reduction.recv_handle``)
+    :param shape: shape of the array
+    :param dtype: its dtype
+    """
+    count = math.prod(shape)
+    try:
+        mapping = mmap.mmap(fd, max(1, count * np.dtype(dtype).itemsize))
+    finally:
+        os.close(fd)
+    return np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
+
+
+class SharedReplay(NamedTuple):
+    """A replay in shared memory as another process rebuilds it (:meth:`EpisodicReplayBuffer.shared`): everything
+    but the per-step arrays pickled, and the arrays' file descriptors, keyed by ``(st_dev, st_ino)``."""
+
+    cls: type
+    state: dict[str, Any]  # the pickled state without the per-step arrays
+    arrays: dict[str, tuple[tuple[int, int], tuple[int, ...], np.dtype]]  # name: (key, shape, dtype)
+    fds: dict[tuple[int, int], int]  # key: file descriptor (of this process: send it with send_handle)
+
+
 def vec_env_time_limit(env: VecEnv) -> int | None:
     """The time limit of ``env``'s episodes (``spec.max_episode_steps``, a ``TimeLimit`` wrapper's included), or None."""
     try:
@@ -54,15 +123,15 @@ def vec_env_time_limit(env: VecEnv) -> int | None:
 
 def check_replay_fits(buffer: EpisodicReplayBuffer, max_episode_steps: int | None) -> None:
     """
-    Raise ``ValueError`` saying why where the most the replay can come to hold (episodes of ``max_episode_steps``, in
-    ``buffer.copies`` processes) exceeds the memory available now. Without a time limit UDRL's replay has no bound
+    Raise ``ValueError`` saying why where the most the replay can come to hold (episodes of ``max_episode_steps``)
+    exceeds the memory available now. Without a time limit UDRL's replay has no bound
     (its growth is checked instead, :meth:`EpisodicReplayBuffer._check_growth`).
 
     :param buffer: the replay, as allocated now
     :param max_episode_steps: the env's time limit (None: none)
     """
     needed, available = buffer.max_nbytes(max_episode_steps), available_memory()
-    if needed is None or available is None or needed * buffer.copies - buffer.nbytes <= available:
+    if needed is None or available is None or needed - buffer.nbytes <= available:
         return
     kept = (
         f"{buffer.buffer_size:,} steps"
@@ -71,10 +140,9 @@ def check_replay_fits(buffer: EpisodicReplayBuffer, max_episode_steps: int | Non
     )
     raise ValueError(
         f"The replay can come to hold {buffer.max_steps(max_episode_steps):,} steps ({kept}) of {buffer.obs_shape} "
-        f"{np.dtype(buffer.observations.dtype).name} observations: {needed / GiB:.2f} GiB"
-        + (f" in each of {buffer.copies} processes (overlap_training's learner keeps a replica)" if buffer.copies > 1 else "")
-        + f", but {available / GiB:.2f} GiB of memory are available. Keep fewer steps (buffer_size, or replay_size and "
-        "recent_episodes for UDRL), use smaller observations, or turn overlap_training off."
+        f"{np.dtype(buffer.observations.dtype).name} observations: {needed / GiB:.2f} GiB, but {available / GiB:.2f} GiB "
+        "of memory are available. Keep fewer steps (buffer_size, or replay_size and recent_episodes for UDRL) or use "
+        "smaller observations."
     )
 
 
@@ -128,10 +196,6 @@ class EpisodicReplayBuffer:
     :param n_recent: number of most recent episodes kept besides the best ones
     """
 
-    #: processes that hold a copy of this replay (2 with ``overlap_training``: the learner keeps a replica); a growth
-    #: that would not fit into the available memory that many times raises ``MemoryError`` instead of allocating
-    copies: int = 1
-
     def __init__(
         self,
         buffer_size: int,
@@ -158,7 +222,8 @@ class EpisodicReplayBuffer:
         if initial_capacity is None:
             initial_capacity = self._default_capacity()
         capacity = max(int(initial_capacity), 1)
-        # Per-step storage
+        # Per-step storage (in shared memory once share() was called: the file descriptor of each array)
+        self._fds: dict[str, int] | None = None
         self.observations = np.zeros((capacity, *self.obs_shape), dtype=observation_space.dtype)
         self.actions = np.zeros((capacity, *self.action_shape), dtype=action_dtype)
         self.rewards = np.zeros(capacity, dtype=np.float32)
@@ -182,6 +247,7 @@ class EpisodicReplayBuffer:
         """Pickle the rows in use only (``pos`` of ``capacity`` steps, ``n_episodes`` of the episode table);
         :meth:`__setstate__` allocates the rest again."""
         state = self.__dict__.copy()
+        state.pop("_fds", None)  # a copy is private memory
         state["capacity"], state["table_size"] = self.capacity, len(self.ep_start)
         for name in self._STEP_ARRAYS:
             state[name] = getattr(self, name)[: self.pos]
@@ -195,6 +261,7 @@ class EpisodicReplayBuffer:
         observations: zeros, ``bytes_per_step``) and drop what they hold that is gone (``truncated_recent_only``, of
         the removed ``store_truncated="recent"``)."""
         capacity, table_size = state.pop("capacity", 0), state.pop("table_size", 0)
+        self._fds = None
         self.__dict__.update(state)
         self.__dict__.pop("truncated_recent_only", None)  # an option of earlier versions, removed
         if "ep_final_obs" not in state:
@@ -209,38 +276,54 @@ class EpisodicReplayBuffer:
         if "bytes_per_step" not in state:
             self.bytes_per_step = sum(getattr(self, name)[:1].nbytes for name in self._STEP_ARRAYS)
 
-    _CHUNK = 2**24  # bytes per message of send()
+    # ------------------------------------------------------------------------------------------------------------
+    # Shared memory (overlap_training): the learner process maps the per-step arrays instead of keeping a replica
+    def share(self) -> None:
+        """Move the per-step arrays into shared memory (:func:`shared_zeros`; a copy of the rows in use, so best done
+        while the replay is empty); growths stay there. Pickled copies (``save_replay_buffer``) are private memory."""
+        if self._fds is not None:
+            return
+        arrays, fds = {}, {}
+        for name in self._STEP_ARRAYS:  # all or nothing: MemoryError leaves the replay as it was
+            old = getattr(self, name)
+            arrays[name], fds[name] = shared_zeros(old.shape, old.dtype)
+            arrays[name][: self.pos] = old[: self.pos]
+        self.__dict__.update(arrays)
+        self._fds = fds
 
-    def send(self, connection: Connection) -> None:
-        """
-        Send the replay through a ``multiprocessing`` connection without a pickled copy of its rows: the rest is
-        pickled, the rows in use go as raw bytes (:meth:`receive` reads them into the full allocation).
+    def _zeros(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A new per-step array ``name``: in shared memory once :meth:`share` was called."""
+        if self._fds is None:
+            return np.zeros(shape, dtype=dtype)
+        array, self._fds[name] = shared_zeros(shape, dtype)
+        return array
 
-        :param connection: one end of a ``multiprocessing.Pipe``
-        """
+    def shared(self) -> SharedReplay:
+        """This replay as another process rebuilds it with :meth:`from_shared` (after :meth:`share`); valid until the
+        replay next changes."""
+        assert self._fds is not None, "share() first"
         state = self.__getstate__()
-        rows = [np.ascontiguousarray(state.pop(name)) for name in self._STEP_ARRAYS]
-        layout = [(row.dtype, row.shape[1:]) for row in rows]
-        connection.send_bytes(pickle.dumps((type(self), state, layout), protocol=pickle.HIGHEST_PROTOCOL))
-        for row in rows:
-            raw = row.reshape(-1).view(np.uint8)
-            for start in range(0, len(raw), self._CHUNK):  # each message is read into a temporary copy: small ones
-                connection.send_bytes(raw[start : start + self._CHUNK])
+        arrays, fds = {}, {}
+        for name in self._STEP_ARRAYS:
+            array, fd = state.pop(name), self._fds[name]
+            stat = os.fstat(fd)
+            key = (stat.st_dev, stat.st_ino)
+            arrays[name], fds[key] = (key, getattr(self, name).shape, array.dtype), fd
+        return SharedReplay(type(self), state, arrays, fds)
 
     @staticmethod
-    def receive(connection: Connection) -> EpisodicReplayBuffer:
-        """The replay sent by :meth:`send`, in an allocation of its capacity.
-
-        :param connection: the other end of the ``multiprocessing.Pipe``
+    def from_shared(shared: SharedReplay, mapped: dict[tuple[int, int], np.ndarray]) -> EpisodicReplayBuffer:
         """
-        cls, state, layout = pickle.loads(connection.recv_bytes())
-        capacity = max(state["capacity"], state["pos"])
-        for name, (dtype, shape) in zip(cls._STEP_ARRAYS, layout, strict=True):
-            state[name] = np.zeros((capacity, *shape), dtype=dtype)
-            raw = state[name].reshape(-1).view(np.uint8)[: state["pos"] * int(np.prod(shape)) * np.dtype(dtype).itemsize]
-            for start in range(0, len(raw), cls._CHUNK):
-                connection.recv_bytes_into(raw[start : start + cls._CHUNK])
-        buffer = cls.__new__(cls)
+        The replay of :meth:`shared` over the arrays mapped in this process (read-only use: the process that shared
+        it writes).
+
+        :param shared: what :meth:`shared` returned (its file descriptors are the other process's)
+        :param mapped: the arrays by key (:func:`map_shared` of each received file descriptor)
+        """
+        state = dict(shared.state)
+        for name, (key, _, _) in shared.arrays.items():
+            state[name] = mapped[key]
+        buffer = shared.cls.__new__(shared.cls)
         buffer.__setstate__(state)
         return buffer
 
@@ -383,7 +466,7 @@ class EpisodicReplayBuffer:
         new_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if n else np.zeros(0, np.int64)
         for name in self._STEP_ARRAYS:
             old = getattr(self, name)
-            new = np.zeros((new_capacity, *old.shape[1:]), dtype=old.dtype) if grow else old
+            new = self._zeros(name, (new_capacity, *old.shape[1:]), old.dtype) if grow else old
             # Episode by episode: no temporary copy of the whole replay (numpy buffers an overlapping slice copy)
             for source, target, length in zip(starts, new_starts, lengths, strict=True):
                 new[target : target + length] = old[source : source + length]
@@ -393,17 +476,15 @@ class EpisodicReplayBuffer:
 
     def _check_growth(self, new_capacity: int) -> None:
         """Raise ``MemoryError`` saying why, before allocating ``new_capacity`` rows that the machine cannot hold."""
-        extra = (new_capacity * self.bytes_per_step) * self.copies  # the old arrays are freed after the copy
+        extra = new_capacity * self.bytes_per_step  # the old arrays are freed after the copy
         available = available_memory()
         if available is not None and extra > available:
             raise MemoryError(
                 f"The replay needs to grow to {new_capacity:,} steps of {self.obs_shape} "
                 f"{np.dtype(self.observations.dtype).name} observations ({self.nbytes / GiB:.2f} GiB now, "
-                f"{new_capacity * self.bytes_per_step / GiB:.2f} GiB after growing"
-                + (f", in each of {self.copies} processes" if self.copies > 1 else "")
-                + f"), but only {available / GiB:.2f} GiB of memory are available. Keep fewer steps (buffer_size, or "
-                "replay_size and recent_episodes for UDRL), use smaller observations, or turn overlap_training off; "
-                "the model so far can still be saved."
+                f"{extra / GiB:.2f} GiB after growing), but only {available / GiB:.2f} GiB of memory are available. "
+                "Keep fewer steps (buffer_size, or replay_size and recent_episodes for UDRL) or use smaller "
+                "observations; the model so far can still be saved."
             )
 
     def top_episodes(self, k: int, among: np.ndarray | None = None) -> np.ndarray:

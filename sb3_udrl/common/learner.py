@@ -1,12 +1,13 @@
 """A learner process: the gradient steps of an iteration run on the second core while the episodes are collected.
 
 Python threads cannot do this: every small torch op needs the GIL back from the env-stepping thread, and a learner
-thread measured as slow as running both in turn. The learner process holds its own copy of the model and a replica
-of the replay. Each iteration the main process sends the episodes it stored since the last order (the replica
-applies the same ``add_episode`` calls, so both replays stay identical) and receives the new weights, optimiser
-state, training RNG state and training logs. Episodes finished while the learner trains are stored once collection
-ends and reach the replica with the next order, so the learner always trains on the replay as it was when the order
-was sent: runs are reproducible.
+thread measured as slow as running both in turn. The learner process holds its own copy of the model and maps the
+replay's per-step arrays, which the main process keeps in shared memory (``EpisodicReplayBuffer.share``): the
+replay's memory is taken once, not once per process. Each order carries the rest of the replay (its episode table)
+and the file descriptors of arrays the learner has not mapped yet; the answer brings the new weights, optimiser
+state, training RNG state and training logs. The main process writes into the replay only while the learner is
+idle: episodes finished while it trains are stored once it has answered, so the learner always trains on the replay
+as it was when the order was sent, and runs are reproducible.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import multiprocessing as mp
 import pickle
 import time
 from multiprocessing.connection import Connection
+from multiprocessing.reduction import recv_handle, send_handle
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -23,7 +25,7 @@ import torch as th
 from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_udrl.common.buffers import EpisodicReplayBuffer
+from sb3_udrl.common.buffers import EpisodicReplayBuffer, SharedReplay, map_shared
 
 if TYPE_CHECKING:
     from sb3_udrl.common.base import CommandAlgorithm
@@ -51,9 +53,11 @@ class TrainingState(NamedTuple):
 
 
 class TrainingOrder(NamedTuple):
-    """What the main process sends for one iteration's updates."""
+    """What the main process sends for one iteration's updates; the file descriptors of ``new_arrays`` follow it
+    (``send_handle``), in that order."""
 
-    episodes: list[Episode]  # stored since the previous order
+    replay: SharedReplay  # without its file descriptors
+    new_arrays: list[tuple[int, int]]  # keys of the arrays the learner has not mapped yet
     state: TrainingState
 
 
@@ -73,14 +77,17 @@ def _learner_main(connection: Connection, algorithm_class: type, device: str) ->
     orders until ``None`` arrives."""
     th.set_num_threads(1)
     model = algorithm_class.load(io.BytesIO(connection.recv_bytes()), device=device)
-    model.replay_buffer = EpisodicReplayBuffer.receive(connection)
     model.set_logger(Logger(folder=None, output_formats=[]))
+    mapped: dict[tuple[int, int], np.ndarray] = {}  # the replay's arrays by key
     while True:
         order = connection.recv()
         if order is None:
             break
-        for episode in order.episodes:
-            model.replay_buffer.add_episode(*episode)
+        layout = {key: (shape, dtype) for key, shape, dtype in order.replay.arrays.values()}
+        for key in order.new_arrays:
+            mapped[key] = map_shared(recv_handle(connection), *layout[key])
+        mapped = {key: array for key, array in mapped.items() if key in layout}  # unmaps the arrays a growth replaced
+        model.replay_buffer = EpisodicReplayBuffer.from_shared(order.replay, mapped)
         try:
             result = model._train_from_state(order.state)
         except Exception as error:  # re-raised in the main process; the learner's weights were restored
@@ -115,6 +122,7 @@ class LearnerProcess:
     def __init__(self, algorithm: CommandAlgorithm, timeout: float = 600.0) -> None:
         self.timeout = timeout
         assert algorithm.replay_buffer is not None
+        algorithm.replay_buffer.share()  # before the process starts: MemoryError where shared memory has no room
         model_bytes = io.BytesIO()
         algorithm.save(model_bytes)
         context = mp.get_context("spawn")
@@ -130,20 +138,27 @@ class LearnerProcess:
         child_connection.close()
         self._busy = False
         self._answered = False  # whether it ever sent an answer
-        # The model and the replay go through the connection, not the process's arguments: multiprocessing writes
-        # those into a pipe whose reading end the parent also holds until it is done, so a child that dies while
-        # starting (a script without the __main__ guard) would leave the parent blocked forever on a large replay.
+        self._mapped: set[tuple[int, int]] = set()  # keys of the replay arrays the learner maps
+        # The model goes through the connection, not the process's arguments: multiprocessing writes those into a
+        # pipe whose reading end the parent also holds until it is done, so a child that dies while starting (a
+        # script without the __main__ guard) would leave the parent blocked forever on a large model.
         try:
             self._connection.send_bytes(model_bytes.getvalue())
-            algorithm.replay_buffer.send(self._connection)
         except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
             self._fail(f"died while starting ({type(error).__name__})", error)  # names the __main__ guard
 
-    def start_training(self, algorithm: CommandAlgorithm, new_episodes: list[Episode]) -> None:
-        """Send one iteration's order: the episodes stored since the previous order, then train."""
-        order = TrainingOrder(new_episodes, algorithm._training_state())
+    def start_training(self, algorithm: CommandAlgorithm) -> None:
+        """Send one iteration's order: train on the replay as it is now. ``algorithm`` must not write into its replay
+        until :meth:`finish_training` (or :meth:`stop`) returns."""
+        assert algorithm.replay_buffer is not None
+        replay = algorithm.replay_buffer.shared()
+        new_arrays = [key for key in replay.fds if key not in self._mapped]
+        order = TrainingOrder(replay._replace(fds={}), new_arrays, algorithm._training_state())
         try:
             self._connection.send(order)
+            for key in new_arrays:
+                send_handle(self._connection, replay.fds[key], self._process.pid)
+            self._mapped = set(replay.fds)
         except OSError as error:  # BrokenPipeError, ConnectionResetError: the process is gone
             self._fail(f"could not be sent an order ({type(error).__name__})", error)
         self._busy = True

@@ -88,7 +88,6 @@ class SaveLoadMixin:
             "_rng",
             "_train_rng",
             "_learner",
-            "_learner_backlog",
             "_deferred_episodes",
         ]
 

@@ -99,7 +99,8 @@ class UDRL(CommandAlgorithm):
     :param overlap_training: run each iteration's gradient steps in a learner process (a second core) while its
         episodes are collected with the previous iteration's weights (one iteration of lag; scripts need the
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
-        with one torch thread, leaving the other cores to the learner. False: Algorithm 1's order
+        with one torch thread, leaving the other cores to the learner. Both processes map one replay in shared
+        memory (``/dev/shm`` where it has room, else the temp directory). False: Algorithm 1's order
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
