@@ -57,6 +57,27 @@ def test_observations_are_small_grayscale_images() -> None:
     env.close()
 
 
+def test_stacked_images_are_the_last_frames_newest_last() -> None:
+    """frame_stack=3: channels are the images of the last 3 steps, as the unstacked env shows them one by one."""
+    single = TakeCoverObservation(gym.make(TAKE_COVER_ID), size=SIZE, frame_skip=4)
+    stacked = TakeCoverObservation(gym.make(TAKE_COVER_ID), size=SIZE, frame_skip=4, frame_stack=3)
+    assert stacked.observation_space == spaces.Box(0, 255, (SIZE, SIZE, 3), np.uint8)
+    frames = [single.reset(seed=1)[0][..., 0]]
+    obs, _ = stacked.reset(seed=1)
+    assert obs.dtype == np.uint8 and all(np.array_equal(obs[..., k], frames[0]) for k in range(3))  # the first repeated
+    for action in (1, 1, 2, 0, 2):
+        frames.append(single.step(action)[0][..., 0])
+        obs = stacked.step(action)[0]
+        assert obs in stacked.observation_space
+    assert not np.array_equal(frames[-1], frames[-2])
+    for k in range(3):
+        np.testing.assert_array_equal(obs[..., k], frames[k - 3])
+    with pytest.raises(ValueError, match="frame_stack must be positive"):
+        TakeCoverObservation(gym.make(TAKE_COVER_ID), frame_stack=0)
+    single.close()
+    stacked.close()
+
+
 def test_wrapper_refuses_other_envs() -> None:
     with pytest.raises(TypeError, match="ViZDoom"):
         TakeCoverObservation(gym.make("CartPole-v1"))
