@@ -6,7 +6,7 @@ The UDRL paper (arXiv 1912.02877, Figure 7) gives the agent "down-sampled gray-s
 format), with the ``RewardFeedback`` that UDRL's closed-loop commands read::
 
     env_wrapper:
-      - sb3_udrl.envs.vizdoom.TakeCoverObservation: {size: 64, frame_skip: 4}
+      - sb3_udrl.envs.vizdoom.TakeCoverObservation: {size: 64, frame_skip: 4, frame_stack: 4}
       - sb3_udrl.common.wrappers.RewardFeedback
 
 and ``--gym-packages vizdoom.gymnasium_wrapper`` on the command line.
