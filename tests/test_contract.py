@@ -12,6 +12,7 @@ from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from sb3_udrl import RCPA, RCPR, UDRL, RewardFeedback
+from sb3_udrl.common.buffers import EpisodicReplayBuffer
 from tests.conftest import MODEL_LIST, TINY_KWARGS
 
 IDS = [model_class.__name__ for model_class in MODEL_LIST]
@@ -157,13 +158,19 @@ def test_cnn_policy_with_vec_normalize_on_channel_last_images(model_class):
 
 
 @pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
-def test_overlap_training_is_reproducible(model_class):
+def test_overlap_training_is_reproducible(model_class, monkeypatch):
+    """Two runs end with the same weights, also where the second one's replay starts at 64 rows and grows while the
+    learner trains (the learner maps the shared arrays anew after each growth)."""
+
     def run():
         env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
         return make(model_class, env, overlap_training=True).learn(1200)
 
-    first, second = run(), run()
+    first = run()
+    monkeypatch.setattr(EpisodicReplayBuffer, "_default_capacity", lambda self: 64)
+    second = run()
     assert first._n_updates > 0 and first._learner is None
+    assert first.replay_buffer.capacity >= 4000 and second.replay_buffer.capacity > 64
     assert_same_state(first, second)
     assert first.replay_buffer.n_added == first._episode_num
 

@@ -10,7 +10,6 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_udrl import UDRL, RewardFeedback
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS
-from sb3_udrl.common.buffers import EpisodicReplayBuffer
 from sb3_udrl.udrl import PAPER_HYPERPARAMS
 from tests.conftest import CARTPOLE_LEARNS, TINY
 
@@ -348,23 +347,6 @@ def test_overlap_training():
         diverging.learn(5000)
     assert diverging._learner is None
     assert all(th.isfinite(param).all() for param in diverging.policy.parameters())
-
-
-def test_overlap_training_follows_the_replay_as_it_grows(monkeypatch):
-    """The learner maps the replay's arrays anew after each growth: a replay that starts at 64 rows and grows while the
-    learner trains gives the same weights as one allocated large enough at once."""
-
-    def run():
-        env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
-        return UDRL("MlpPolicy", env, seed=0, overlap_training=True, **{**TINY, "replay_size": 1000}).learn(1500)
-
-    large = run()
-    monkeypatch.setattr(EpisodicReplayBuffer, "_default_capacity", lambda self: 64)
-    grown = run()
-    assert large.replay_buffer.capacity == 65_536 and 64 < grown.replay_buffer.capacity < 4096
-    assert grown._n_updates == large._n_updates > 0
-    for a, b in zip(large.policy.parameters(), grown.policy.parameters(), strict=True):
-        assert th.equal(a, b)
 
 
 def _flat_values(state: dict) -> list:

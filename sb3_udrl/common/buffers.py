@@ -71,13 +71,12 @@ def shared_zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> tuple[np.nda
     :param dtype: its dtype
     :return: the array and its file descriptor
     """
-    count = math.prod(shape)
-    nbytes = max(1, count * np.dtype(dtype).itemsize)
+    nbytes = _nbytes(shape, dtype)
     fd, path = tempfile.mkstemp(prefix="sb3-udrl-replay-", dir=_shared_dir(nbytes))
     try:
         os.unlink(path)
         os.ftruncate(fd, nbytes)
-        array = np.frombuffer(mmap.mmap(fd, nbytes), dtype=dtype, count=count).reshape(shape)
+        array = _map(fd, shape, dtype)
     except BaseException:
         os.close(fd)
         raise
@@ -93,12 +92,19 @@ def map_shared(fd: int, shape: tuple[int, ...], dtype: np.dtype | type) -> np.nd
     :param shape: shape of the array
     :param dtype: its dtype
     """
-    count = math.prod(shape)
     try:
-        mapping = mmap.mmap(fd, max(1, count * np.dtype(dtype).itemsize))
+        return _map(fd, shape, dtype)
     finally:
         os.close(fd)
-    return np.frombuffer(mapping, dtype=dtype, count=count).reshape(shape)
+
+
+def _nbytes(shape: tuple[int, ...], dtype: np.dtype | type) -> int:
+    return max(1, math.prod(shape) * np.dtype(dtype).itemsize)  # mmap cannot map 0 bytes
+
+
+def _map(fd: int, shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """The array of ``shape`` over the memory of ``fd`` (mapped shared; unmapped when the array is gone)."""
+    return np.frombuffer(mmap.mmap(fd, _nbytes(shape, dtype)), dtype=dtype, count=math.prod(shape)).reshape(shape)
 
 
 class SharedReplay(NamedTuple):
@@ -305,10 +311,11 @@ class EpisodicReplayBuffer:
         state = self.__getstate__()
         arrays, fds = {}, {}
         for name in self._STEP_ARRAYS:
-            array, fd = state.pop(name), self._fds[name]
+            state.pop(name)
+            array, fd = getattr(self, name), self._fds[name]
             stat = os.fstat(fd)
             key = (stat.st_dev, stat.st_ino)
-            arrays[name], fds[key] = (key, getattr(self, name).shape, array.dtype), fd
+            arrays[name], fds[key] = (key, array.shape, array.dtype), fd
         return SharedReplay(type(self), state, arrays, fds)
 
     @staticmethod
