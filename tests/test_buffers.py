@@ -233,3 +233,49 @@ def test_shared_memory_goes_where_it_has_room_or_is_refused_with_the_reason(monk
     ):
         buffer.share()
     assert buffer._fds is None and buffer.capacity == 64
+
+
+def _stacked_episode(rng, length, stack=4):
+    """Observations that stack the last ``stack`` frames (1x5x5 images) along their first axis, newest last; the
+    frames before the first step are the first step's own frame repeated or others (both happen)."""
+    frames = rng.integers(0, 256, (length + stack - 1, 1, 5, 5), np.uint8)
+    if rng.random() < 0.5:
+        frames[: stack - 1] = frames[stack - 1]  # FrameStackObservation's padding: the reset observation
+    obs = np.stack([frames[t : t + stack].reshape(stack, 5, 5) for t in range(length)])
+    return obs, rng.integers(0, 3, length), rng.normal(size=length).astype(np.float32)
+
+
+@pytest.mark.parametrize("buffer_class", [EpisodicReplayBuffer, RecentReplayBuffer])
+def test_stacked_frames_are_stored_once_and_rebuilt_exactly(buffer_class):
+    """With frame_stack=4 a row holds one frame: the replay keeps and samples the same episodes as one storing whole
+    observations, through compaction, growth and pickling, in a quarter of the observation bytes per row."""
+    rng = np.random.default_rng(5)
+    space = spaces.Box(0, 255, (4, 5, 5), np.uint8)
+    size = 6 if buffer_class is EpisodicReplayBuffer else 120
+    whole, frames = (buffer_class(size, space, spaces.Discrete(3), initial_capacity=16, frame_stack=k) for k in (1, 4))
+    assert frames.observations.shape[1:] == (1, 5, 5) and frames.bytes_per_step == whole.bytes_per_step - 75
+    for _ in range(60):
+        episode = _stacked_episode(rng, int(rng.integers(1, 30)))
+        assert frames.add_episode(*episode) == whole.add_episode(*episode)
+    assert frames.capacity > 16 and frames.n_episodes == whole.n_episodes > 1
+    frames = pickle.loads(pickle.dumps(frames))
+    for i in range(whole.n_episodes):
+        for got, expected in zip(frames.episode(i), whole.episode(i), strict=True):
+            np.testing.assert_array_equal(got, expected)
+    a, b = frames.sample(500, np.random.default_rng(0)), whole.sample(500, np.random.default_rng(0))
+    for name in ("observations", "actions", "returns_to_go", "steps_to_go", "episode_returns"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(frames.rewards[a.rows], whole.rewards[b.rows])
+
+
+def test_observations_that_are_not_the_stacked_frames_are_refused_and_change_nothing():
+    rng = np.random.default_rng(6)
+    space = spaces.Box(0, 255, (4, 5, 5), np.uint8)
+    buffer = EpisodicReplayBuffer(3, space, spaces.Discrete(3), frame_stack=4)
+    buffer.add_episode(*_stacked_episode(rng, 5))
+    obs, actions, rewards = _stacked_episode(rng, 6, stack=2)[0].repeat(2, axis=1), rng.integers(0, 3, 6), np.ones(6)
+    with pytest.raises(ValueError, match=r"frame_stack=4: the observations are not stacks of the last 4 frames"):
+        buffer.add_episode(obs, actions, rewards)
+    assert buffer.n_episodes == buffer.n_added == 1 and buffer.pos == 3 + 5
+    with pytest.raises(ValueError, match=r"frame_stack must be an integer >= 1, got 0"):
+        EpisodicReplayBuffer(3, space, spaces.Discrete(3), frame_stack=0)

@@ -89,8 +89,9 @@ def test_entry_builds_its_model(
     wrapper = get_wrapper_class(params)  # the env as rl-zoo3 wraps it (TakeCover's CNN needs its images)
     for key in ZOO_KEYS:
         params.pop(key, None)
-    if isinstance(params.get("policy_kwargs"), str):  # rl-zoo3 evaluates this string the same way
-        params["policy_kwargs"] = eval(params["policy_kwargs"])
+    for key in ("policy_kwargs", "replay_buffer_kwargs"):
+        if isinstance(params.get(key), str):  # rl-zoo3 evaluates these strings the same way
+            params[key] = eval(params[key])
     model = model_class(env=wrapper(gym.make(env_id)) if wrapper else env_id, seed=0, **params)
     for key, value in params.items():
         if key not in ("policy", "policy_kwargs", *OBJECT_HYPERPARAMS):

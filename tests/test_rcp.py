@@ -257,3 +257,42 @@ def test_evaluation_target_follows_the_main_process(tmp_path):
     rcpa = RCPA("MlpPolicy", "CartPole-v1", seed=0)
     rcpa.save(tmp_path / "rcpa.zip")
     assert float(RCPA.load(tmp_path / "rcpa.zip", target_shift=2.0).policy.eval_command[0]) == 2.0
+
+
+def test_the_value_pass_before_fitting_reuses_the_pass_after_the_last_fit():
+    """AWR computes V over the replay before and after fitting it: the pass before takes the previous pass after's
+    values for the episodes still kept, so V runs on the new episodes only. The values are a whole pass's up to float32
+    rounding, and none are reused once V's weights change or where observations are normalised."""
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    model = RCPA("MlpPolicy", make_vec_env("CartPole-v1", 2, seed=0), seed=0, **TINY_KWARGS[RCPA]).learn(1500)
+    buffer = model.replay_buffer
+    buffer.add_episode(*(np.copy(part) for part in buffer.episode(0)))  # arrived after the last fit
+    rows, mask = buffer.padded_rows()
+    new_steps = sum(
+        int(buffer.ep_length[e]) for e in range(buffer.n_episodes) if int(buffer.ep_id[e]) not in model._value_cache[1]
+    )
+    computed, values_of = [], model._values
+    model._values = lambda n, observations: (computed.append(n), values_of(n, observations))[1]
+
+    def first_pass():
+        computed.clear()
+        returns, values = model._returns_and_values(rows, mask)
+        return computed[0], returns, values
+
+    n, returns, values = first_pass()
+    assert 0 < n == new_steps < mask.sum()
+    model._value_cache = None
+    n, whole_returns, whole_values = first_pass()
+    assert n == mask.sum()
+    np.testing.assert_allclose(values[mask], whole_values[mask], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(returns[mask], whole_returns[mask], rtol=1e-5, atol=1e-5)
+    model._returns_and_values(rows, mask, remember=True)
+    assert first_pass()[0] == 0  # V unchanged: all known
+    with th.no_grad():
+        model.policy.value_net[0].bias.add_(0.01)
+    assert first_pass()[0] == mask.sum()
+
+    env = VecNormalize(make_vec_env("CartPole-v1", 2, seed=0), norm_reward=False)
+    normalised = RCPA("MlpPolicy", env, seed=0, **TINY_KWARGS[RCPA]).learn(1500)
+    assert normalised._value_cache is not None and normalised._known_values() == {}

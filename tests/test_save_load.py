@@ -1,4 +1,5 @@
 import io
+import json
 import pathlib
 
 import gymnasium as gym
@@ -84,8 +85,8 @@ def test_replay_buffer_not_in_model_file(trained, tmp_path):
     import zipfile
 
     with zipfile.ZipFile(tmp_path / "udrl.zip") as archive:
-        data = archive.read("data").decode()
-    assert "replay_buffer" not in data and "_staging" not in data
+        data = json.loads(archive.read("data"))
+    assert "replay_buffer" not in data and "_staging" not in data and "replay_buffer_kwargs" in data
 
 
 def test_get_set_parameters_errors(trained):

@@ -6,6 +6,10 @@ Whole episodes live in flat, preallocated NumPy arrays (one row per step) with a
 algorithms: :class:`EpisodicReplayBuffer` keeps the ``buffer_size`` episodes with the highest return (UDRL paper,
 section 2.3.1), optionally together with the ``n_recent`` most recent ones; :class:`RecentReplayBuffer` keeps the most
 recent ``buffer_size`` steps (the FIFO of the RCP and AWR code). Both are sampled the same way.
+
+Observations that are stacks of the last frames (``frame_stack``) keep each frame once: an episode's rows hold the
+newest frame of each step, after ``frame_stack - 1`` rows with the older frames of its first observation, and a step's
+observation is its row and the rows before it.
 """
 
 from __future__ import annotations
@@ -200,6 +204,9 @@ class EpisodicReplayBuffer:
     :param initial_capacity: number of steps allocated at first; grows as needed (None: 65,536 steps or 64 MiB,
         whichever is fewer)
     :param n_recent: number of most recent episodes kept besides the best ones
+    :param frame_stack: the observations are stacks of the last ``frame_stack`` frames along their first axis, newest
+        last, as the policy sees them (``FrameStackObservation`` or ``VecFrameStack`` images, channel first): each
+        frame is stored once, in ``1 / frame_stack`` of the memory (checked on every episode offered)
     """
 
     def __init__(
@@ -209,6 +216,7 @@ class EpisodicReplayBuffer:
         action_space: spaces.Space,
         initial_capacity: int | None = None,
         n_recent: int = 0,
+        frame_stack: int = 1,
     ) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
@@ -219,9 +227,19 @@ class EpisodicReplayBuffer:
         self.observation_space = observation_space
         self.action_space = action_space
         self.obs_shape = observation_space.shape
+        if not isinstance(frame_stack, (int, np.integer)) or isinstance(frame_stack, bool) or frame_stack < 1:
+            raise ValueError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
+        if frame_stack > 1 and (not self.obs_shape or self.obs_shape[0] % frame_stack):
+            raise ValueError(
+                f"frame_stack={frame_stack} must divide the first axis of the observations (frames stacked along it), "
+                f"got observations of shape {self.obs_shape}"
+            )
+        self.frame_stack = int(frame_stack)
+        # One row per step holds one frame: the whole observation without stacking
+        self.frame_shape = self.obs_shape if frame_stack == 1 else (self.obs_shape[0] // frame_stack, *self.obs_shape[1:])
         self.action_shape, action_dtype = _action_storage(action_space)
-        self.bytes_per_step = (
-            int(np.prod(self.obs_shape)) * np.dtype(observation_space.dtype).itemsize
+        self.bytes_per_step = (  # bytes per row
+            int(np.prod(self.frame_shape)) * np.dtype(observation_space.dtype).itemsize
             + int(np.prod(self.action_shape)) * np.dtype(action_dtype).itemsize
             + 2 * np.dtype(np.float32).itemsize  # reward, return-to-go
         )
@@ -230,7 +248,7 @@ class EpisodicReplayBuffer:
         capacity = max(int(initial_capacity), 1)
         # Per-step storage (in shared memory once share() was called: the file descriptor of each array)
         self._fds: dict[str, int] | None = None
-        self.observations = np.zeros((capacity, *self.obs_shape), dtype=observation_space.dtype)
+        self.observations = np.zeros((capacity, *self.frame_shape), dtype=observation_space.dtype)
         self.actions = np.zeros((capacity, *self.action_shape), dtype=action_dtype)
         self.rewards = np.zeros(capacity, dtype=np.float32)
         self.returns_to_go = np.zeros(capacity, dtype=np.float32)
@@ -281,6 +299,8 @@ class EpisodicReplayBuffer:
                     setattr(self, name, full)
         if "bytes_per_step" not in state:
             self.bytes_per_step = sum(getattr(self, name)[:1].nbytes for name in self._STEP_ARRAYS)
+        if "frame_stack" not in state:  # saved before frame_stack existed
+            self.frame_stack, self.frame_shape = 1, self.obs_shape
 
     # ------------------------------------------------------------------------------------------------------------
     # Shared memory (overlap_training): the learner process maps the per-step arrays instead of keeping a replica
@@ -351,6 +371,11 @@ class EpisodicReplayBuffer:
         """Bytes of the per-step arrays as allocated now."""
         return self.capacity * self.bytes_per_step
 
+    @property
+    def _pad(self) -> int:
+        """Rows before each episode's first step: the older frames of its first observation (``frame_stack - 1``)."""
+        return self.frame_stack - 1
+
     def max_steps(self, max_episode_steps: int | None) -> int | None:
         """
         Most steps the replay can come to hold: ``buffer_size + n_recent`` episodes of at most ``max_episode_steps``
@@ -360,6 +385,11 @@ class EpisodicReplayBuffer:
         """
         return None if max_episode_steps is None else (self.buffer_size + self.n_recent) * max_episode_steps
 
+    def _max_rows(self, max_episode_steps: int | None) -> int | None:
+        """Most rows :meth:`max_steps` can take: each kept episode also takes ``_pad`` rows."""
+        steps = self.max_steps(max_episode_steps)
+        return None if steps is None else steps + (self.buffer_size + self.n_recent) * self._pad
+
     def max_nbytes(self, max_episode_steps: int | None) -> int | None:
         """
         Bytes the per-step arrays can come to take (the capacity, doubled from the initial one, that holds
@@ -367,11 +397,11 @@ class EpisodicReplayBuffer:
 
         :param max_episode_steps: the env's time limit (None: none)
         """
-        steps = self.max_steps(max_episode_steps)
-        if steps is None:
+        rows = self._max_rows(max_episode_steps)
+        if rows is None:
             return None
         capacity = self.capacity
-        while capacity < steps:
+        while capacity < rows:
             capacity *= 2
         return capacity * self.bytes_per_step
 
@@ -420,6 +450,13 @@ class EpisodicReplayBuffer:
         length = len(rewards)
         if length == 0:
             raise ValueError("Cannot add an empty episode")
+        frame = self.frame_shape[0]
+        if self.frame_stack > 1 and not np.array_equal(observations[1:, :-frame], observations[:-1, frame:]):
+            raise ValueError(
+                f"frame_stack={self.frame_stack}: the observations are not stacks of the last {self.frame_stack} frames "
+                f"along their first axis, newest last (each observation's older frames, [:-{frame}], must be the "
+                f"previous observation's newest ones, [{frame}:]): set frame_stack to the env's number of stacked frames"
+            )
         episode_return = float(np.sum(rewards, dtype=np.float64))
         returns_to_go = np.cumsum(rewards[::-1], dtype=np.float64)[::-1]
         if not np.all(np.abs(returns_to_go) <= np.finfo(np.float32).max):
@@ -429,14 +466,19 @@ class EpisodicReplayBuffer:
         self.n_added += 1
         if not self._make_room(episode_return, length):
             return False
-        if self.pos + length > self.capacity:
-            self._compact(extra=length)
+        rows = self._pad + length
+        if self.pos + rows > self.capacity:
+            self._compact(extra=rows)
         if self.n_episodes == len(self.ep_start):
             for name in self._TABLES:
                 old = getattr(self, name)
                 setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
-        start, end = self.pos, self.pos + length
-        self.observations[start:end] = observations
+        start, end = self.pos + self._pad, self.pos + rows
+        if self.frame_stack == 1:
+            self.observations[start:end] = observations
+        else:  # the first observation's older frames, then each step's newest frame
+            self.observations[self.pos : start] = observations[0, :-frame].reshape(self._pad, *self.frame_shape)
+            self.observations[start:end] = observations[:, -frame:]
         self.actions[start:end] = actions.reshape((length, *self.action_shape))
         self.rewards[start:end] = rewards
         # Return-to-go: sum of rewards from t to the end of the episode
@@ -458,12 +500,13 @@ class EpisodicReplayBuffer:
         self.n_episodes -= 1
 
     def _compact(self, extra: int) -> None:
-        """Move the kept episodes to the front of the arrays, growing them if ``extra`` rows still do not fit."""
+        """Move the kept episodes (with their ``_pad`` rows) to the front of the arrays, growing them if ``extra`` rows
+        still do not fit."""
         n = self.n_episodes
         order = np.argsort(self.ep_start[:n], kind="stable")
-        lengths = self.ep_length[:n][order]
+        lengths = self.ep_length[:n][order] + self._pad
         used = int(lengths.sum())
-        starts = self.ep_start[:n][order]
+        starts = self.ep_start[:n][order] - self._pad
         new_capacity = self.capacity
         while used + extra > new_capacity:
             new_capacity *= 2
@@ -478,7 +521,7 @@ class EpisodicReplayBuffer:
             for source, target, length in zip(starts, new_starts, lengths, strict=True):
                 new[target : target + length] = old[source : source + length]
             setattr(self, name, new)
-        self.ep_start[:n][order] = new_starts
+        self.ep_start[:n][order] = new_starts + self._pad
         self.pos = used
 
     def _check_growth(self, new_capacity: int) -> None:
@@ -521,7 +564,7 @@ class EpisodicReplayBuffer:
         t1 = (rng.random(batch_size) * lengths).astype(np.int64)  # uniform in [0, T-1]
         idx = self.ep_start[episodes] + t1
         return CommandSamples(
-            observations=self.observations[idx],
+            observations=self.observations_at(idx),
             actions=self.actions[idx],
             returns_to_go=self.returns_to_go[idx],
             steps_to_go=(lengths - t1).astype(np.float32),
@@ -529,10 +572,23 @@ class EpisodicReplayBuffer:
             rows=idx,
         )
 
+    def observations_at(self, rows: np.ndarray) -> np.ndarray:
+        """
+        The observations of ``rows`` (a copy), shape ``(*rows.shape, *obs_shape)``; with ``frame_stack``, each is its
+        row's frame after those of the ``frame_stack - 1`` rows before it.
+
+        :param rows: rows of steps of kept episodes
+        """
+        if self.frame_stack == 1:
+            return self.observations[rows]
+        frames = self.observations[rows[..., None] + np.arange(-self._pad, 1)]  # (*rows.shape, frame_stack, *frame)
+        return frames.reshape(*rows.shape, *self.obs_shape)
+
     def episode(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Observations, actions and rewards of kept episode ``i`` (views, not copies)."""
+        """Observations (a copy with ``frame_stack``, else a view), actions and rewards (views) of kept episode ``i``."""
         start, end = int(self.ep_start[i]), int(self.ep_start[i] + self.ep_length[i])
-        return self.observations[start:end], self.actions[start:end], self.rewards[start:end]
+        observations = self.observations[start:end] if self.frame_stack == 1 else self.observations_at(np.arange(start, end))
+        return observations, self.actions[start:end], self.rewards[start:end]
 
     def padded_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """
@@ -559,6 +615,8 @@ class RecentReplayBuffer(EpisodicReplayBuffer):
     :param action_space: action space (Discrete or Box)
     :param initial_capacity: number of steps allocated at first; grows as needed (None: 65,536 steps or 64 MiB,
         whichever is fewer, and at most ``2 * buffer_size``)
+    :param frame_stack: the observations are stacks of the last ``frame_stack`` frames
+        (:class:`EpisodicReplayBuffer`): each frame is stored once
     """
 
     def __init__(
@@ -567,10 +625,11 @@ class RecentReplayBuffer(EpisodicReplayBuffer):
         observation_space: spaces.Space,
         action_space: spaces.Space,
         initial_capacity: int | None = None,
+        frame_stack: int = 1,
     ) -> None:
         if initial_capacity is not None:
             initial_capacity = min(initial_capacity, 2 * buffer_size)
-        super().__init__(buffer_size, observation_space, action_space, initial_capacity, n_recent=0)
+        super().__init__(buffer_size, observation_space, action_space, initial_capacity, n_recent=0, frame_stack=frame_stack)
 
     def _default_capacity(self) -> int:
         return min(super()._default_capacity(), 2 * self.buffer_size)
@@ -584,6 +643,10 @@ class RecentReplayBuffer(EpisodicReplayBuffer):
         :param max_episode_steps: the env's time limit (None: none)
         """
         return max(self.buffer_size, max_episode_steps or 0)
+
+    def _max_rows(self, max_episode_steps: int | None) -> int:
+        """Most rows :meth:`max_steps` can take: episodes of one step at worst, each with ``_pad`` rows."""
+        return self.max_steps(max_episode_steps) * (1 + self._pad)
 
     def recent_mask(self) -> np.ndarray:
         return np.ones(self.n_episodes, dtype=bool)

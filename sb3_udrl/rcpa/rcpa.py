@@ -3,6 +3,7 @@ function and advantages of AWR (Peng et al. 2019)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -149,6 +150,8 @@ class RCPA(RCP):
         self.gae_lambda = check_float("gae_lambda", gae_lambda, low_inclusive=True, high=1.0)
         self.advantage_scale = check_float("advantage_scale", advantage_scale)
         self.target_sampling = check_choice("target_sampling", target_sampling, TARGET_SAMPLING)
+        # V of the replay after the last value fit: weights, values by episode id (_known_values)
+        self._value_cache: tuple[list[th.Tensor], dict[int, tuple[np.ndarray, float]]] | None = None
         if _init_setup_model:
             self._setup_model()
 
@@ -163,6 +166,9 @@ class RCPA(RCP):
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer", "policy.value_optimizer"], []
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_value_cache"]
 
     def _update_eval_command(self) -> None:
         # In standard deviations of the replay's advantages: N(mu + target_shift * sigma, sigma) is N(target_shift, 1)
@@ -181,25 +187,74 @@ class RCPA(RCP):
 
     # ----------------------------------------------------------------------------------------------------------
     # Value function and advantages (AWR's official code, learning/awr_agent.py: _update)
-    def _values(self, obs: np.ndarray) -> np.ndarray:
-        """``V(s)`` of unnormalised observations, in return units, shape ``(n,)`` (in chunks of ~16 MB of input)."""
-        chunk = max(1, min(16_384, 2**24 // max(1, obs[0].nbytes if len(obs) else 1)))
+    def _values(self, n: int, observations: Callable[[slice], np.ndarray]) -> np.ndarray:
+        """
+        ``V(s)`` of ``n`` unnormalised observations, in return units, shape ``(n,)``, in chunks of ~16 MB of input
+        (so the whole replay's observations are never copied at once).
+
+        :param n: number of observations
+        :param observations: the observations of a slice of ``range(n)``
+        """
+        buffer = self.replay_buffer
+        assert buffer is not None
+        obs_nbytes = int(np.prod(buffer.obs_shape)) * buffer.observations.itemsize
+        chunk = max(1, min(16_384, 2**24 // max(1, obs_nbytes)))
         values = []
         with th.no_grad():
-            for start in range(0, len(obs), chunk):
-                obs_tensor = th.as_tensor(self._normalize_obs(obs[start : start + chunk]), device=self.device)
-                values.append(self.policy.scaled_value(obs_tensor).cpu().numpy())
-        return np.concatenate(values).astype(np.float64) / (1 - self.gamma) if values else np.zeros(0)
+            for start in range(0, n, chunk):
+                obs = observations(slice(start, start + chunk))
+                values.append(self.policy.scaled_value(th.as_tensor(self._normalize_obs(obs), device=self.device)))
+        return th.cat(values).cpu().numpy().astype(np.float64) / (1 - self.gamma) if values else np.zeros(0)
 
-    def _returns_and_values(self, rows: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """TD(lambda) returns and ``V(s)`` of every kept step with the current ``V``, as ``(n_episodes, max_length)``."""
+    def _value_parameters(self) -> list[th.Tensor]:
+        return [*self.policy.value_features_extractor.parameters(), *self.policy.value_net.parameters()]
+
+    def _known_values(self) -> dict[int, tuple[np.ndarray, float]]:
+        """
+        The values of the previous iteration's second pass by episode id (its steps', its final observation's), where
+        they are still those of the current ``V``: its weights have not changed since (they change only in the value
+        updates, or when weights are loaded or restored) and the observations are not normalised (``VecNormalize``'s
+        statistics move as episodes are collected).
+        """
+        if self._value_cache is None or (self._vec_normalize_env is not None and self._vec_normalize_env.norm_obs):
+            return {}
+        weights, known = self._value_cache
+        now = self._value_parameters()
+        same = len(weights) == len(now) and all(th.equal(a, b) for a, b in zip(weights, now, strict=True))
+        return known if same else {}
+
+    def _returns_and_values(self, rows: np.ndarray, mask: np.ndarray, remember: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """
+        TD(lambda) returns and ``V(s)`` of every kept step with the current ``V``, as ``(n_episodes, max_length)``.
+
+        AWR computes ``V`` over the whole replay before and after fitting it. The pass before takes the values of the
+        previous iteration's pass after (:meth:`_known_values`), so only the episodes that arrived since are computed.
+
+        :param rows: the replay's :meth:`~sb3_udrl.common.buffers.EpisodicReplayBuffer.padded_rows`
+        :param mask: their mask
+        :param remember: keep the values for the next iteration's pass before fitting (the pass after fitting)
+        """
         buffer = self.replay_buffer
         assert buffer is not None
         n = buffer.n_episodes
-        values = np.zeros(rows.shape)
-        values[mask] = self._values(buffer.observations[rows[mask]])
+        ids, lengths = buffer.ep_id[:n], buffer.ep_length[:n]
+        known = self._known_values()
+        is_known = np.fromiter((i in known for i in ids.tolist()), dtype=bool, count=n)
+        values, final_values = np.zeros(rows.shape), np.zeros(n)
+        for e in np.flatnonzero(is_known):
+            values[e, : lengths[e]], final_values[e] = known[int(ids[e])]
+        new = mask & ~is_known[:, None]
+        new_rows = rows[new]
+        values[new] = self._values(len(new_rows), lambda part: buffer.observations_at(new_rows[part]))
         # V(s_T) = 0 after a termination; a time-limit cut bootstraps with V of its final observation
-        final_values = np.where(buffer.ep_truncated[:n], self._values(buffer.ep_final_obs[:n]), 0.0)
+        cut = np.flatnonzero(buffer.ep_truncated[:n] & ~is_known)
+        final_values[cut] = self._values(len(cut), lambda part: buffer.ep_final_obs[cut[part]])
+        if remember:
+            weights = [p.detach().clone() for p in self._value_parameters()]
+            self._value_cache = (
+                weights,
+                {int(ids[e]): (values[e, : lengths[e]].copy(), float(final_values[e])) for e in range(n)},
+            )
         rewards = np.where(mask, buffer.rewards[rows], 0.0)
         return lambda_returns(rewards, values, final_values, mask, self.gamma, self.gae_lambda), values
 
@@ -216,7 +271,7 @@ class RCPA(RCP):
         value_losses = []
         for _ in range(self.n_value_updates_per_iter):
             idx = kept[self._train_rng.integers(len(kept), size=batch_size)]
-            obs = th.as_tensor(self._normalize_obs(buffer.observations[idx]), device=self.device)
+            obs = th.as_tensor(self._normalize_obs(buffer.observations_at(idx)), device=self.device)
             # Targets in reward units: (1 - gamma) G (AWR's value scaling)
             target = th.as_tensor((1 - self.gamma) * row_returns[idx], dtype=th.float32, device=self.device)
             value_loss = F.mse_loss(policy.scaled_value(obs), target)
@@ -226,7 +281,7 @@ class RCPA(RCP):
             policy.value_optimizer.step()
             value_losses.append(value_loss.detach())
         # Advantages with the fitted V, normalised over the whole replay
-        returns, values = self._returns_and_values(rows, mask)
+        returns, values = self._returns_and_values(rows, mask, remember=True)
         advantages = (returns - values)[mask]
         row_values = np.zeros(buffer.capacity, dtype=np.float32)
         row_values[kept] = (advantages - advantages.mean()) / (advantages.std() + 1e-5)

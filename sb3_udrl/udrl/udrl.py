@@ -101,6 +101,9 @@ class UDRL(CommandAlgorithm):
         ``if __name__ == "__main__":`` guard, as with ``SubprocVecEnv``). During ``learn()`` this process then acts
         with one torch thread, leaving the other cores to the learner. Both processes map one replay in shared
         memory (``/dev/shm`` where it has room, else the temp directory). False: Algorithm 1's order
+    :param replay_buffer_kwargs: keyword arguments of the replay
+        (:class:`~sb3_udrl.common.buffers.EpisodicReplayBuffer`) besides what the arguments above set, e.g.
+        ``frame_stack`` for observations of stacked frames
     :param policy_kwargs: keyword arguments of the policy (``net_arch``, ``activation_fn``, ``conditioning``, ...)
     :param stats_window_size: episodes averaged by the rollout logs
     :param tensorboard_log: TensorBoard log folder (None: no TensorBoard)
@@ -138,6 +141,7 @@ class UDRL(CommandAlgorithm):
         action_holds: ActionHolds | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         policy_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -166,6 +170,10 @@ class UDRL(CommandAlgorithm):
             device=device,
         )
         self.replay_size = self.buffer_size
+        self.replay_buffer_kwargs = {} if replay_buffer_kwargs is None else dict(replay_buffer_kwargs)
+        taken = sorted({"buffer_size", "n_recent", "initial_capacity"} & set(self.replay_buffer_kwargs))
+        if taken:
+            raise ValueError(f"replay_buffer_kwargs cannot set {taken}: use replay_size and recent_episodes")
         self.last_few = check_int("last_few", last_few)
         if self.last_few > self.replay_size:
             # Construction happens outside rl-zoo3's tuning try-block: clamp rather than fail (as ARS does)
@@ -223,6 +231,7 @@ class UDRL(CommandAlgorithm):
             self.action_space,
             initial_capacity,
             n_recent=self.recent_episodes,
+            **self.replay_buffer_kwargs,
         )
 
     # ----------------------------------------------------------------------------------------------------------
