@@ -341,7 +341,7 @@ def test_load_accepts_the_policy_kwargs_of_creation(model_class, tmp_path):
 @pytest.mark.parametrize("model_class", MODEL_LIST, ids=IDS)
 def test_stacked_frames_are_stored_once_and_train_exactly_as_whole_observations(model_class):
     """replay_buffer_kwargs frame_stack: the replay keeps each of CartPole's 4 stacked observations once (a quarter of
-    the rows' observation bytes), mapped by the learner process, and training is exactly as with whole stacks."""
+    the rows' observation bytes), and training is exactly as with whole stacks."""
 
     def run(**replay_buffer_kwargs):
         env = make_vec_env(
@@ -351,7 +351,7 @@ def test_stacked_frames_are_stored_once_and_train_exactly_as_whole_observations(
             wrapper_class=gym.wrappers.FrameStackObservation,
             wrapper_kwargs=dict(stack_size=4),
         )
-        return make(model_class, env, overlap_training=True, replay_buffer_kwargs=replay_buffer_kwargs).learn(1200)
+        return make(model_class, env, replay_buffer_kwargs=replay_buffer_kwargs).learn(1200)
 
     whole, frames = run(), run(frame_stack=4)
     assert whole.replay_buffer.observations.shape[1:] == (4, 4) and frames.replay_buffer.observations.shape[1:] == (1, 4)
