@@ -226,6 +226,8 @@ def _dict_env():
         (dict(n_episodes_per_iter="10"), TypeError, "n_episodes_per_iter must be an int"),
         (dict(policy_kwargs=dict(conditioning="add")), ValueError, "conditioning must be"),
         (dict(policy_kwargs=dict(condition=None)), ValueError, r"policy_kwargs \['condition'\] are set by"),
+        (dict(replay_buffer_kwargs=dict(buffer_size=10)), ValueError, r"replay_buffer_kwargs cannot set \['buffer_size'\]"),
+        (dict(replay_buffer_kwargs=dict(initial_capacity=10)), ValueError, "replay_buffer_kwargs cannot set"),
     ],
 )
 def test_invalid_hyperparameters(model_class, kwargs, error, match):

@@ -87,6 +87,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         normalised over the replay (RCP paper, section 4; AWR)
     :param beta: temperature of the exponential weights, in standard deviations of ``x``
     :param max_weight: cap of the exponential weights (AWR: 20)
+    :param replay_buffer_kwargs: keyword arguments of the replay besides those the algorithm sets from its own
+        arguments (``_replay_arguments``), e.g. ``dict(frame_stack=4)``
     :param action_holds: temporally-extended exploration while collecting: actions held for several steps
         (:class:`~sb3_udrl.common.exploration.ActionHolds`; env-specific ones in :mod:`sb3_udrl.envs`). None: every
         action comes from ``B(s, c)`` (the papers)
@@ -108,6 +110,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
+    #: Replay arguments the algorithm sets itself, each with the algorithm's argument that sets it (None: internal)
+    _replay_arguments: ClassVar[dict[str, str | None]] = {"buffer_size": "buffer_size", "initial_capacity": None}
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -125,6 +129,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         action_holds: ActionHolds | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
@@ -155,6 +160,14 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         if env is not None:
             self._check_action_space(self.action_space)
         self.buffer_size = check_int("buffer_size", buffer_size)
+        self.replay_buffer_kwargs = {} if replay_buffer_kwargs is None else dict(replay_buffer_kwargs)
+        taken = sorted(set(self._replay_arguments) & set(self.replay_buffer_kwargs))
+        if taken:
+            own = sorted({name for key in taken if (name := self._replay_arguments[key]) is not None})
+            raise ValueError(
+                f"replay_buffer_kwargs cannot set {taken}: {type(self).__name__} sets them itself"
+                + (f" (use {', '.join(own)})" if own else "")
+            )
         self.batch_size = check_int("batch_size", batch_size)
         if self.batch_size > MAX_BATCH_SIZE:
             raise ValueError(f"batch_size must be <= {MAX_BATCH_SIZE} (one batch is built in memory), got {batch_size}")

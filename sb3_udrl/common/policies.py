@@ -24,6 +24,9 @@ from sb3_udrl.common.conditions import Condition, ReturnHorizon
 from sb3_udrl.common.utils import check_action_bins
 from sb3_udrl.common.wrappers import OBSERVATION_KEY, PREV_REWARD_KEY, base_observation_space, is_reward_feedback_space
 
+#: How the command enters the network (``conditioning``)
+CONDITIONINGS = ("multiplicative", "every_layer", "concat")
+
 
 class CommandPolicy(BasePolicy):
     """
@@ -42,8 +45,10 @@ class CommandPolicy(BasePolicy):
     :param activation_fn: activation of the hidden layers
     :param condition: what the policy is conditioned on: the command's components, their input scales and their
         closed-loop update in ``predict()`` (default: UDRL's ``(desired_return, desired_horizon)``)
-    :param conditioning: ``"multiplicative"`` (the paper's sigmoid gating) or ``"concat"`` (command appended to the
-        observation embedding)
+    :param conditioning: how the command enters: ``"multiplicative"`` (the UDRL paper's sigmoid gate on the observation
+        embedding), ``"every_layer"`` (such a gate on the embedding and on every hidden layer: the RCP architecture,
+        whose command multiplies every layer) or ``"concat"`` (command appended to the observation
+        embedding)
     :param log_std_init: initial log standard deviation of the Gaussian for Box actions
     :param action_bins: Box actions only: instead of a Gaussian, a categorical distribution over this many evenly spaced
         values per action dimension (the space's bounds included), so that the greedy action is the most likely value
@@ -94,8 +99,8 @@ class CommandPolicy(BasePolicy):
                     f"action_bins needs a Box action space with finite bounds, got {action_space}: "
                     "pass action_bins=None for a Gaussian"
                 )
-        if conditioning not in ("multiplicative", "concat"):
-            raise ValueError(f"conditioning must be 'multiplicative' or 'concat', got {conditioning!r}")
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         super().__init__(
             observation_space,
             action_space,
@@ -142,13 +147,18 @@ class CommandPolicy(BasePolicy):
         self.register_buffer("_command_scale", th.tensor(self.condition.scales, dtype=th.float32))
         # Observation embedding and command embedding (paper, section 3.2)
         self.obs_embedding = nn.Sequential(nn.Linear(features_dim, embed_dim), nn.Tanh())
-        if self.conditioning == "multiplicative":
-            self.command_embedding = nn.Sequential(nn.Linear(command_dim, embed_dim), nn.Sigmoid())
-            trunk_in = embed_dim
-        else:
+        if self.conditioning == "concat":
             self.command_embedding = nn.Identity()
             trunk_in = embed_dim + command_dim
+        else:
+            self.command_embedding = nn.Sequential(nn.Linear(command_dim, embed_dim), nn.Sigmoid())
+            trunk_in = embed_dim
         self.trunk = nn.Sequential(*create_mlp(trunk_in, -1, self.net_arch[1:], self.activation_fn))
+        if self.conditioning == "every_layer":
+            # One sigmoid gate of the command per hidden layer, beside the trunk's (Linear, activation) pairs
+            self.command_gates = nn.ModuleList(
+                nn.Sequential(nn.Linear(command_dim, width), nn.Sigmoid()) for width in self.net_arch[1:]
+            )
         latent_dim = self.net_arch[-1] if len(self.net_arch) > 1 else trunk_in
         self.action_dist: Distribution
         if isinstance(self.action_space, spaces.Discrete):
@@ -185,12 +195,16 @@ class CommandPolicy(BasePolicy):
         """Logits (Discrete) or Gaussian means (Box) of ``B(s, c)``: shape ``(batch, n_actions)``."""
         obs_embedding = self.obs_embedding(self.extract_features(obs))
         scaled_command = command * self._command_scale
+        if self.conditioning == "concat":
+            return self.action_net(self.trunk(th.cat([obs_embedding, scaled_command], dim=1)))
+        # UDRL paper, section 3.2: sigmoid(W c) gates the observation embedding element-wise
+        latent = obs_embedding * self.command_embedding(scaled_command)
         if self.conditioning == "multiplicative":
-            # Paper, section 3.2: sigmoid(W c) gates the observation embedding element-wise
-            latent = obs_embedding * self.command_embedding(scaled_command)
-        else:
-            latent = th.cat([obs_embedding, scaled_command], dim=1)
-        return self.action_net(self.trunk(latent))
+            return self.action_net(self.trunk(latent))
+        # RCP's architecture: the command multiplies every layer, each hidden layer gated as the embedding is
+        for i, gate in enumerate(self.command_gates):
+            latent = self.trunk[2 * i + 1](self.trunk[2 * i](latent)) * gate(scaled_command)
+        return self.action_net(latent)
 
     def distribution(self, obs: PyTorchObs, command: th.Tensor) -> Distribution:
         """
@@ -398,10 +412,12 @@ class ValueCommandPolicy(CommandPolicy):
             *create_mlp(self.value_features_extractor.features_dim, 1, self.value_net_arch, self.activation_fn)
         )
         self.value_optimizer = self.optimizer_class(
-            [*self.value_features_extractor.parameters(), *self.value_net.parameters()],
-            lr=self.value_learning_rate,
-            **self._optimizer_kwargs(),
+            self.value_parameters(), lr=self.value_learning_rate, **self._optimizer_kwargs()
         )
+
+    def value_parameters(self) -> list[nn.Parameter]:
+        """The parameters of ``V`` (its features extractor's and MLP's): those ``value_optimizer`` trains."""
+        return [*self.value_features_extractor.parameters(), *self.value_net.parameters()]
 
     def scaled_value(self, obs: PyTorchObs) -> th.Tensor:
         """``(1 - gamma) V(s)``, shape ``(batch,)``."""

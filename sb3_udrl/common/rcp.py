@@ -70,6 +70,7 @@ class RCP(CommandAlgorithm):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
+            replay_buffer_kwargs=replay_buffer_kwargs,
             action_holds=action_holds,
             mirror=mirror,
             overlap_training=overlap_training,
@@ -86,7 +87,6 @@ class RCP(CommandAlgorithm):
         ):
             raise TypeError(f"replay_buffer_class must be an EpisodicReplayBuffer subclass, got {replay_buffer_class!r}")
         self.replay_buffer_class = replay_buffer_class
-        self.replay_buffer_kwargs = {} if replay_buffer_kwargs is None else dict(replay_buffer_kwargs)
         # Distribution of the exploratory target, in the condition's units; saved with the model
         self.target_mean = 0.0
         self.target_std = 0.0
@@ -94,8 +94,9 @@ class RCP(CommandAlgorithm):
     def _make_replay_buffer(self, initial_capacity: int | None = None) -> EpisodicReplayBuffer:
         buffer_class = RecentReplayBuffer if self.replay_buffer_class is None else self.replay_buffer_class
         observation_space = base_observation_space(self.observation_space)
-        kwargs = dict(self.replay_buffer_kwargs, initial_capacity=initial_capacity)
-        return buffer_class(self.buffer_size, observation_space, self.action_space, **kwargs)
+        return buffer_class(
+            self.buffer_size, observation_space, self.action_space, initial_capacity, **self.replay_buffer_kwargs
+        )
 
     def _sample_exploratory_commands(self, n: int) -> np.ndarray:
         """``Z ~ N(target_mean, target_std)`` for ``n`` new episodes: shape ``(n, 1)``."""

@@ -206,9 +206,6 @@ class RCPA(RCP):
                 values.append(self.policy.scaled_value(th.as_tensor(self._normalize_obs(obs), device=self.device)))
         return th.cat(values).cpu().numpy().astype(np.float64) / (1 - self.gamma) if values else np.zeros(0)
 
-    def _value_parameters(self) -> list[th.Tensor]:
-        return [*self.policy.value_features_extractor.parameters(), *self.policy.value_net.parameters()]
-
     def _known_values(self) -> dict[int, tuple[np.ndarray, float]]:
         """
         The values of the previous iteration's second pass by episode id (its steps', its final observation's), where
@@ -219,7 +216,7 @@ class RCPA(RCP):
         if self._value_cache is None or (self._vec_normalize_env is not None and self._vec_normalize_env.norm_obs):
             return {}
         weights, known = self._value_cache
-        now = self._value_parameters()
+        now = self.policy.value_parameters()
         same = len(weights) == len(now) and all(th.equal(a, b) for a, b in zip(weights, now, strict=True))
         return known if same else {}
 
@@ -250,7 +247,7 @@ class RCPA(RCP):
         cut = np.flatnonzero(buffer.ep_truncated[:n] & ~is_known)
         final_values[cut] = self._values(len(cut), lambda part: buffer.ep_final_obs[cut[part]])
         if remember:
-            weights = [p.detach().clone() for p in self._value_parameters()]
+            weights = [p.detach().clone() for p in self.policy.value_parameters()]
             self._value_cache = (
                 weights,
                 {int(ids[e]): (values[e, : lengths[e]].copy(), float(final_values[e])) for e in range(n)},

@@ -114,6 +114,11 @@ class UDRL(CommandAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    _replay_arguments: ClassVar[dict[str, str | None]] = {
+        "buffer_size": "replay_size",
+        "n_recent": "recent_episodes",
+        "initial_capacity": None,
+    }
     eval_return_cap = True  # files saved before the option existed
     policy: UDRLPolicy
 
@@ -159,6 +164,7 @@ class UDRL(CommandAlgorithm):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            replay_buffer_kwargs=replay_buffer_kwargs,
             action_holds=action_holds,
             mirror=mirror,
             overlap_training=overlap_training,
@@ -170,10 +176,6 @@ class UDRL(CommandAlgorithm):
             device=device,
         )
         self.replay_size = self.buffer_size
-        self.replay_buffer_kwargs = {} if replay_buffer_kwargs is None else dict(replay_buffer_kwargs)
-        taken = sorted({"buffer_size", "n_recent", "initial_capacity"} & set(self.replay_buffer_kwargs))
-        if taken:
-            raise ValueError(f"replay_buffer_kwargs cannot set {taken}: use replay_size and recent_episodes")
         self.last_few = check_int("last_few", last_few)
         if self.last_few > self.replay_size:
             # Construction happens outside rl-zoo3's tuning try-block: clamp rather than fail (as ARS does)
