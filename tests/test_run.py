@@ -8,7 +8,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.utils import LinearSchedule
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_udrl import RCPR, UDRL, RewardFeedback
+from sb3_udrl import RCPA, RCPR, UDRL, RewardFeedback
 from sb3_udrl.common.base import DEFAULT_TOTAL_TIMESTEPS
 from sb3_udrl.udrl import PAPER_HYPERPARAMS
 from tests.conftest import CARTPOLE_LEARNS, TINY
@@ -133,14 +133,15 @@ def test_policy_kwargs_honoured():
     concat.learn(200)
 
 
-def test_every_layer_conditioning_gates_each_hidden_layer_with_the_command(tmp_path):
+@pytest.mark.parametrize("model_class", [UDRL, RCPR, RCPA])
+def test_every_layer_conditioning_gates_each_hidden_layer_with_the_command(model_class, tmp_path):
     """``conditioning="every_layer"`` (RCP's architecture): a sigmoid gate of the command multiplies the embedding and
     each hidden layer; closing any one gate cuts the observation off the output, and the model round-trips."""
     kwargs = dict(policy_kwargs=dict(net_arch=[8, 12, 6], conditioning="every_layer"))
-    model = RCPR("MlpPolicy", "CartPole-v1", seed=0, n_updates_per_iter=5, **kwargs).learn(300)
+    model = model_class("MlpPolicy", "CartPole-v1", seed=0, n_updates_per_iter=5, **kwargs).learn(300)
     policy = model.policy
     assert [gate[0].out_features for gate in policy.command_gates] == [12, 6]
-    obs, command = th.randn(16, 4), th.full((16, 1), 50.0)
+    obs, command = th.randn(16, 4), th.full((16, policy.condition.dim), 50.0)
     with th.no_grad():
         assert policy._action_net_output(obs, command).std(dim=0).min() > 0  # the output depends on the observation
         for gate in [policy.command_embedding, *policy.command_gates]:
@@ -150,7 +151,7 @@ def test_every_layer_conditioning_gates_each_hidden_layer_with_the_command(tmp_p
             gate[0].bias.copy_(bias)
             assert th.allclose(out, out[:1].expand_as(out)), gate
     model.save(tmp_path / "model.zip")
-    loaded = RCPR.load(tmp_path / "model.zip")
+    loaded = model_class.load(tmp_path / "model.zip")
     assert loaded.policy.conditioning == "every_layer"
     with th.no_grad():
         assert th.equal(loaded.policy._action_net_output(obs, command), policy._action_net_output(obs, command))
