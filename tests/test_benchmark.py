@@ -139,7 +139,7 @@ def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
         greedy, sampled = np.load(folder / "evaluations.npz"), np.load(folder / "sampled" / "evaluations.npz")
         assert len(greedy["timesteps"]) >= 2 and list(greedy["timesteps"]) == list(sampled["timesteps"])
         assert greedy["results"].shape[1] == sampled["results"].shape[1] == 2  # the episodes, over two eval envs
-        assert "--n-eval-envs 2" in marker["command"]
+        assert "--n-eval-envs 2" in marker["command"] and marker["hyperparams"] == ["learning_rate:0.0007"]
         assert marker["version"] == sb3_udrl.__version__ and {"commit", "dirty"} <= set(marker)
         assert np.all(np.diff(sampled["wall_seconds"]) > 0)
         assert (folder / f"{run.env}.zip").is_file()  # rl-zoo3's layout: enjoy / record_video read it
@@ -155,15 +155,17 @@ def test_sweep_trains_both_eval_modes_resumes_and_reports(tmp_path):
     assert (udrl_folder / "evaluations.npz").stat().st_mtime == udrl_mtime
     assert not (runs[1].folder(log_folder) / "stale").exists()
 
-    # The report's numbers are those of the evaluation files
+    # The report's numbers are those of the evaluation files; a run trained with --params is labelled with them (PPO's
+    # run was trained again without)
     output = tmp_path / "results" / "sweep"
     table = benchmark.report(log_folder, output, reps=100)
     rows = {(row["algo"], row["mode"]): row for row in csv_rows(output.with_suffix(".csv"))}
+    labels = {"udrl": "udrl (learning_rate:0.0007)", "ppo": "ppo"}
     for run in runs:
         for mode, file_name in (("greedy", "evaluations.npz"), ("sampled", "sampled/evaluations.npz")):
             final = np.load(run.folder(log_folder) / file_name)["results"][-1].mean()
-            assert float(rows[(run.algo, mode)]["final_median"]) == pytest.approx(final)
-            line = next(line for line in table.splitlines() if f"| {run.algo} | {mode} |" in line)
+            assert float(rows[(labels[run.algo], mode)]["final_median"]) == pytest.approx(final)
+            line = next(line for line in table.splitlines() if f"| {labels[run.algo]} | {mode} |" in line)
             assert f"| {final:.0f} |" in line  # every seed's final return is in the table (one seed per algorithm here)
     assert "| CartPole-v1 | ppo | greedy |" in table
     assert (output.parent / "sweep_CartPole-v1.png").stat().st_size > 0
@@ -225,12 +227,13 @@ def test_speed_sweep_times_each_algorithm(tmp_path):
         benchmark.speed_sweep(["dqn"], "LunarLanderContinuous-v3", 1000, tmp_path)
 
 
-def _finished_run(log_folder, algo, env, seed, config, commit=None):
-    """A run folder as the runner leaves it, with rl-zoo3's config.yml."""
+def _finished_run(log_folder, algo, env, seed, config, commit=None, **recorded):
+    """A run folder as the runner leaves it, with rl-zoo3's config.yml (``recorded``: more of benchmark.json)."""
     folder = Run(algo, env, seed, 1000).folder(log_folder)
     (folder / "sampled").mkdir(parents=True)
     (folder / env).mkdir()
     marker = dict(algo=algo, env=env, seed=seed, n_timesteps_done=1000, wall_seconds=1.0, commit=commit, dirty=False)
+    marker.update(recorded)
     marker["eval_modes"] = {"evaluations.npz": "greedy", "sampled/evaluations.npz": "sampled"}
     (folder / "benchmark.json").write_text(json.dumps(marker))
     for name in ("evaluations.npz", "sampled/evaluations.npz"):
@@ -266,6 +269,28 @@ def test_report_names_env_knowledge_and_marks_runs_of_older_code(tmp_path):
     table = benchmark.report([tmp_path / "main", tmp_path / "knowledge"], tmp_path / "sweep", reps=20)
     assert "| LunarLander-v3 | udrl + ground_holds + lunar_lander_mirror | greedy | 1 |" in table
     assert "PPO, DQN, A2C and SAC included, had none" in (tmp_path / "sweep.md").read_text()
+
+
+def test_report_keeps_runs_with_overridden_settings_apart(tmp_path):
+    """Runs trained with --params are their own row, named with the overrides, also from a benchmark.json that only
+    recorded its command (a value with spaces included); runs of the entry as it is keep the algorithm's name."""
+    command = "python -m sb3_udrl.train --algo rcpa --env Acrobot-v1 --seed {} -n 1000 --hyperparams {} --num-threads 1"
+    for seed in (0, 1):
+        _finished_run(tmp_path, "rcpa", "Acrobot-v1", seed, {}, command=command.format(seed, ""))
+    _finished_run(tmp_path, "rcpa", "Acrobot-v1", 2, {}, hyperparams=["target_sampling:'step'"])
+    kwargs = "policy_kwargs:dict(net_arch=[64, 64]) gamma:0.999"
+    _finished_run(tmp_path, "rcpa", "Acrobot-v1", 3, {}, command=command.format(3, kwargs))
+    labels = {run.seed: run.algo for run in benchmark.load_results(tmp_path)}
+    assert labels == {
+        0: "rcpa",
+        1: "rcpa",
+        2: "rcpa (target_sampling:'step')",
+        3: "rcpa (policy_kwargs:dict(net_arch=[64, 64]) gamma:0.999)",
+    }
+    assert benchmark.hyperparams_overrides(["--algo", "rcpa", "--hyperparams", "gamma:0.9", "--seed", "0"]) == ["gamma:0.9"]
+    table = benchmark.report(tmp_path, tmp_path / "sweep", reps=20)
+    assert "| Acrobot-v1 | rcpa (target_sampling:'step') | greedy | 2 |" in table
+    assert "| Acrobot-v1 | rcpa | greedy | 0 1 |" in table
 
 
 def test_conf_files_per_algorithm_and_gym_packages_reach_the_runs(tmp_path):

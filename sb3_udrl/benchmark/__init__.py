@@ -43,7 +43,7 @@ from sb3_udrl.benchmark.sweep import (
     run_sweep,
     train_command,
 )
-from sb3_udrl.benchmark.versions import code_version, env_knowledge, is_current
+from sb3_udrl.benchmark.versions import code_version, env_knowledge, hyperparams_overrides, is_current
 
 __all__ = [
     "ENV_ALIASES",
@@ -55,6 +55,7 @@ __all__ = [
     "code_version",
     "conf_file",
     "env_knowledge",
+    "hyperparams_overrides",
     "is_current",
     "is_done",
     "load_results",

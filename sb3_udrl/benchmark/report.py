@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from sb3_udrl.benchmark.sweep import MARKER
-from sb3_udrl.benchmark.versions import env_knowledge, is_current
+from sb3_udrl.benchmark.versions import env_knowledge, hyperparams_overrides, is_current
 
 #: Return that counts as "solved" in the report, per env
 THRESHOLDS: dict[str, float] = {
@@ -40,7 +40,7 @@ def _rliable() -> tuple[Any, Any]:
 class RunResult(NamedTuple):
     """The evaluations of one finished run."""
 
-    algo: str  # with the env-specific helpers it used, e.g. "udrl + lunar_lander_mirror + ground_holds"
+    algo: str  # with the env-specific helpers and the overrides it used, e.g. "udrl + ground_holds", "rcpa (gamma:0.999)"
     env: str
     seed: int
     n_timesteps: int
@@ -65,14 +65,17 @@ def _run_config(folder: Path, env: str) -> dict[str, Any]:
 
 
 def load_results(log_folder: Path | Sequence[Path]) -> list[RunResult]:
-    """Every finished run under ``log_folder`` (one or several; those with ``benchmark.json``), named by the algorithm
-    and the env-specific helpers it used."""
+    """Every finished run under ``log_folder`` (one or several; those with ``benchmark.json``), named by the algorithm,
+    the env-specific helpers it used and the overrides of its entry (``--params``), e.g. ``rcpa (gamma:0.999)``."""
     folders = [log_folder] if isinstance(log_folder, Path) else list(log_folder)
     results = []
     for marker_path in sorted(path for folder in folders for path in folder.glob(f"*/*/{MARKER}")):
         marker = json.loads(marker_path.read_text())
         knowledge = env_knowledge(_run_config(marker_path.parent, marker["env"]))
         label = " + ".join([marker["algo"], *knowledge])
+        overrides = marker.get("hyperparams", hyperparams_overrides(marker.get("command", "").split()))
+        if overrides:  # runs with other settings than the entry's are their own row
+            label += f" ({' '.join(overrides)})"
         commit = marker.get("commit")
         by_mode = {}
         for file_name, mode in marker["eval_modes"].items():
@@ -297,7 +300,8 @@ def report(
     output.with_suffix(".md").write_text(
         f"Finished runs under {folders}; `python -m sb3_udrl.benchmark report`. An algorithm named with `+ helper` used "
         "that env-specific helper of `sb3_udrl.envs` (env knowledge); the others, PPO, DQN, A2C and SAC included, had "
-        "none. `code`: whether the runs used today's code of the algorithm (their recorded commit).\n\n" + table
+        "none. An algorithm followed by `(KEY:VALUE ...)` ran with those overrides of its YAML entry (the sweep's "
+        "`--params`). `code`: whether the runs used today's code of the algorithm (their recorded commit).\n\n" + table
     )
     with open(output.with_suffix(".csv"), "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=list(rows[0]))

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from sb3_udrl.benchmark.versions import code_version
+from sb3_udrl.benchmark.versions import code_version, hyperparams_overrides
 
 #: Envs that rl-zoo3's files lack, and the env whose tuned entry stands in for them (same dynamics and spaces)
 ENV_ALIASES: dict[str, str] = {"LunarLanderSparse-v3": "LunarLander-v3"}
@@ -289,6 +289,7 @@ def _train_one(argv: list[str]) -> None:
                     f"{OTHER_MODE_FOLDER}/evaluations.npz": "sampled" if greedy else "greedy",
                 },
                 command=" ".join(["python -m sb3_udrl.train", *argv]),
+                hyperparams=hyperparams_overrides(argv),  # the sweep's --params: the report labels the run with them
                 **code_version(),
             )
             if model.num_timesteps >= self.n_timesteps:  # not when stopped early (Ctrl-C: rl-zoo3 still saves)

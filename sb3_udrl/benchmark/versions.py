@@ -1,10 +1,12 @@
-"""Which code and which env knowledge a benchmark run used: the commit it ran, and the helpers of ``sb3_udrl.envs``
-its hyperparameters name."""
+"""Which code, which env knowledge and which settings a benchmark run used: the commit it ran, the helpers of
+``sb3_udrl.envs`` its hyperparameters name, and the overrides of its YAML entry."""
 
 from __future__ import annotations
 
 import functools
+import re
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,22 @@ def env_knowledge(config: dict[str, Any]) -> list[str]:
         if key in ("symmetry", "hold_when") and value is not None:  # the options before sb3_udrl.envs
             names.append(f"{key}={value}")
     return names
+
+
+def hyperparams_overrides(words: Sequence[str]) -> list[str]:
+    """
+    The ``KEY:VALUE`` items after ``--hyperparams`` in a command's words (the sweep's ``--params``), up to the next
+    option. A word that does not start with ``KEY:`` continues the item before it: a value with spaces, from a command
+    recorded as one string (``benchmark.json`` before it recorded the items themselves).
+    """
+    if "--hyperparams" not in words:
+        return []
+    items: list[str] = []
+    for word in words[list(words).index("--hyperparams") + 1 :]:
+        if word.startswith("--"):
+            break
+        if items and not re.match(r"^\w+:", word):
+            items[-1] += f" {word}"
+        else:
+            items.append(word)
+    return items
