@@ -73,7 +73,9 @@ def load_results(log_folder: Path | Sequence[Path]) -> list[RunResult]:
         marker = json.loads(marker_path.read_text())
         knowledge = env_knowledge(_run_config(marker_path.parent, marker["env"]))
         label = " + ".join([marker["algo"], *knowledge])
-        overrides = marker.get("hyperparams", hyperparams_overrides(marker.get("command", "").split()))
+        overrides = marker.get("hyperparams")
+        if overrides is None:  # recorded before benchmark.json held the items: read them from its command
+            overrides = hyperparams_overrides(marker.get("command", "").split())
         if overrides:  # runs with other settings than the entry's are their own row
             label += f" ({' '.join(overrides)})"
         commit = marker.get("commit")
