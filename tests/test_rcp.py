@@ -164,6 +164,27 @@ def test_rcpr_open_loop_keeps_its_target(tmp_path):
         RCPR("MlpPolicy", "CartPole-v1", closed_loop="False")
 
 
+@pytest.mark.parametrize("gamma", [1.0, 0.9])
+def test_rcpr_auto_return_scale_divides_z_by_its_std(tmp_path, gamma):
+    """return_scale="auto": each iteration Z enters the network divided by its standard deviation over the replay's
+    steps (the discounted Z where gamma < 1); the scale is saved with the policy, so a loaded model acts the same."""
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    model = RCPR("MlpPolicy", env, seed=0, return_scale="auto", gamma=gamma, **TINY_KWARGS[RCPR]).learn(600)
+    buffer, policy = model.replay_buffer, model.policy
+    rows, mask = buffer.padded_rows()
+    z = (buffer.returns_to_go if gamma == 1.0 else model._discounted_returns_to_go())[rows[mask]]
+    assert z.std() > 2.0  # a scale of 1 would not pass the check below
+    model.train(gradient_steps=1, batch_size=8)  # the scale of the replay as it is now
+    assert abs(float((th.as_tensor(z) * policy._command_scale).std(unbiased=False)) - 1) < 1e-4
+    model.save(tmp_path / "auto")
+    loaded = RCPR.load(tmp_path / "auto")
+    assert loaded.return_scale == "auto" and th.equal(loaded.policy._command_scale, policy._command_scale)
+    obs, command, actions = th.as_tensor(env.reset()), th.full((2, 1), 30.0), th.zeros(2)
+    assert th.equal(loaded.policy.log_prob(obs, command, actions), policy.log_prob(obs, command, actions))
+    with pytest.raises(ValueError, match="return_scale must be a finite number > 0 or 'auto'"):
+        RCPR("MlpPolicy", "CartPole-v1", return_scale="replay")
+
+
 @pytest.mark.parametrize("sampling", ["episode", "step"])
 def test_rcpa_target_sampling(sampling):
     model = RCPA("MlpPolicy", "CartPole-v1", seed=0, target_shift=1.5, target_sampling=sampling)

@@ -46,7 +46,9 @@ class RCPR(RCP):
     :param n_warm_up_episodes: random-action episodes that fill the replay first
     :param n_steps_per_iter: environment steps collected per iteration (AWR: 2048); 0: ``n_episodes_per_iter``
         episodes instead
-    :param return_scale: factor ``Z`` is multiplied by before entering the network
+    :param return_scale: factor ``Z`` is multiplied by before entering the network, or ``"auto"``: one over the
+        standard deviation of the replay's ``Z``, refreshed each iteration, so that no factor follows the env's return
+        range
     :param gamma: discount of the return-to-go ``Z`` (1: undiscounted, the closed-loop update is then exact)
     :param closed_loop: whether ``Z`` follows the rewards while acting, ``Z <- (Z - r_t) / gamma`` (needs the
         ``RewardFeedback`` wrapper outside ``learn()``), or stays at its first value for the whole episode (the RCP
@@ -88,7 +90,7 @@ class RCPR(RCP):
         n_episodes_per_iter: int = 20,
         n_warm_up_episodes: int = 50,
         n_steps_per_iter: int = 2048,
-        return_scale: float = 0.02,
+        return_scale: float | str = 0.02,
         gamma: float = 1.0,
         closed_loop: bool = True,
         target_shift: float = 1.0,
@@ -135,7 +137,9 @@ class RCPR(RCP):
             verbose=verbose,
             device=device,
         )
-        self.return_scale = check_float("return_scale", return_scale)
+        if isinstance(return_scale, str) and return_scale != "auto":
+            raise ValueError(f"return_scale must be a finite number > 0 or 'auto', got {return_scale!r}")
+        self.return_scale = return_scale if return_scale == "auto" else check_float("return_scale", return_scale)
         self.gamma = check_float("gamma", gamma, high=1.0)
         self.closed_loop = check_bool("closed_loop", closed_loop)
         self.weight_by = check_choice("weight_by", weight_by, WEIGHT_BY)
@@ -144,7 +148,8 @@ class RCPR(RCP):
             self._setup_model()
 
     def _policy_kwargs(self) -> dict[str, Any]:
-        return dict(self.policy_kwargs, condition=ReturnToGo(self.return_scale, self.gamma, self.closed_loop))
+        scale = 1.0 if self.return_scale == "auto" else self.return_scale  # "auto": set from the replay in training
+        return dict(self.policy_kwargs, condition=ReturnToGo(scale, self.gamma, self.closed_loop))
 
     def _discounted_returns_to_go(self) -> np.ndarray:
         """Per-row discounted return-to-go over the replay (``gamma < 1``)."""
@@ -159,7 +164,17 @@ class RCPR(RCP):
         return row_values
 
     def _prepare_training(self, batch_size: int) -> np.ndarray | None:
-        return None if self.gamma == 1.0 else self._discounted_returns_to_go()
+        row_values = None if self.gamma == 1.0 else self._discounted_returns_to_go()
+        if self.return_scale == "auto":
+            # Z / std of the replay's Z this iteration (saved with the policy). Not centred: Z keeps its meaning as the
+            # replay's mean rises, and the command embedding's bias absorbs an offset
+            buffer = self.replay_buffer
+            assert buffer is not None
+            rows, mask = buffer.padded_rows()
+            std = float((buffer.returns_to_go if row_values is None else row_values)[rows[mask]].astype(np.float64).std())
+            if std > 0:
+                self.policy._command_scale.fill_(1.0 / std)
+        return row_values
 
     def _row_weights(self, row_values: np.ndarray | None) -> np.ndarray | None:
         if self.weight_by == "return_to_go":
