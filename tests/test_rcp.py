@@ -198,6 +198,16 @@ def test_rcpa_target_sampling(sampling):
         RCPA("MlpPolicy", "CartPole-v1", target_sampling="batch")
 
 
+def test_rcpa_target_spread():
+    """target_spread sets the exploratory target's standard deviation; 0 asks for target_shift at every draw."""
+    wide = RCPA("MlpPolicy", "CartPole-v1", seed=0, target_spread=2.0)._sample_exploratory_commands(5000)
+    assert abs(wide.std() - 2.0) < 0.1
+    fixed = RCPA("MlpPolicy", "CartPole-v1", seed=0, target_shift=1.5, target_spread=0.0)
+    np.testing.assert_array_equal(fixed._sample_exploratory_commands(4), np.full((4, 1), 1.5))
+    with pytest.raises(ValueError, match="target_spread must be a finite number >= 0"):
+        RCPA("MlpPolicy", "CartPole-v1", target_spread=-1.0)
+
+
 def test_mixing_the_pieces():
     """RCPR keeping the best episodes, as UDRL's replay does."""
     best = RCPR(

@@ -61,6 +61,9 @@ class RCPA(RCP):
     :param target_shift: exploration asks for ``Z ~ N(target_shift, 1)`` in standard deviations of the replay's
         advantages (paper, section 4.2: ``N(mu + sigma, sigma)``, i.e. 1); evaluation asks for ``target_shift``
     :param target_sampling: ``"episode"``: one target per episode; ``"step"``: a new target at every step
+    :param target_spread: standard deviation of the exploratory target, in standard deviations of the replay's
+        advantages (paper: 1); 0: exploration asks for ``target_shift`` as evaluation does, and explores by sampling
+        actions only
     :param weighting: ``"exp"`` (the paper's weighted RCP, AWR's weights) or ``"none"``
     :param beta: temperature of the exponential weights, in standard deviations of the advantage (AWR: 1)
     :param max_weight: cap of the exponential weights (AWR: 20)
@@ -82,6 +85,7 @@ class RCPA(RCP):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
     policy: RCPAPolicy
+    target_spread = 1.0  # files saved before the option existed
 
     def __init__(
         self,
@@ -101,6 +105,7 @@ class RCPA(RCP):
         advantage_scale: float = 1.0,
         target_shift: float = 1.0,
         target_sampling: str = "episode",
+        target_spread: float = 1.0,
         weighting: str = "exp",
         beta: float = 1.0,
         max_weight: float = 20.0,
@@ -150,6 +155,7 @@ class RCPA(RCP):
         self.gae_lambda = check_float("gae_lambda", gae_lambda, low_inclusive=True, high=1.0)
         self.advantage_scale = check_float("advantage_scale", advantage_scale)
         self.target_sampling = check_choice("target_sampling", target_sampling, TARGET_SAMPLING)
+        self.target_spread = check_float("target_spread", target_spread, low_inclusive=True)
         # V of the replay after the last value fit: weights, values by episode id (_known_values)
         self._value_cache: tuple[list[th.Tensor], dict[int, tuple[np.ndarray, float]]] | None = None
         if _init_setup_model:
@@ -172,7 +178,7 @@ class RCPA(RCP):
 
     def _update_eval_command(self) -> None:
         # In standard deviations of the replay's advantages: N(mu + target_shift * sigma, sigma) is N(target_shift, 1)
-        self.target_mean, self.target_std = self.target_shift, 1.0
+        self.target_mean, self.target_std = self.target_shift, self.target_spread
         self._set_eval_command(self.target_shift)
 
     def set_parameters(self, *args: Any, **kwargs: Any) -> None:
