@@ -107,6 +107,12 @@ def test_runs_at_once_share_the_cores(tmp_path, monkeypatch):
         commands.clear()
         assert set(benchmark.run_sweep(runs, tmp_path, jobs=jobs).values()) == {"done"}
         assert [command[command.index("--num-threads") + 1] for command in commands] == [threads, threads]
+    # Two sweeps at once on one machine: each says its share
+    commands.clear()
+    assert set(benchmark.run_sweep(runs, tmp_path, jobs=1, threads=3).values()) == {"done"}
+    assert [command[command.index("--num-threads") + 1] for command in commands] == ["3", "3"]
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        benchmark.run_sweep(runs, tmp_path, jobs=1, threads=0)
 
 
 def test_report_median_is_the_median_over_seeds():

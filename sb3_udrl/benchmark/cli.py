@@ -61,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     run_parser.add_argument(
         "--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 2), help="runs at once (default: half the cores)"
     )
+    run_parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of each run (default: cores // jobs); 1 for each of two sweeps at once on 2 cores",
+    )
     run_parser.add_argument("--shard", default="1/1", help="K/N: this machine's share of the runs")
     run_parser.add_argument(
         "--params",
@@ -133,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1; got {args.threads}")
     hyperparams = parse_hyperparams(args.params)
     conf = parse_conf_files(args.conf_file)
     runs, skipped = plan(
@@ -170,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.params,
         conf,
         args.gym_packages,
+        args.threads,
     )
     failed = [run for run, outcome in outcomes.items() if outcome.startswith("failed")]
     if failed:

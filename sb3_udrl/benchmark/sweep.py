@@ -358,6 +358,7 @@ def run_sweep(
     hyperparams: Sequence[str] = (),
     conf: Confs = None,
     gym_packages: Sequence[str] = (),
+    threads: int | None = None,
 ) -> dict[Run, str]:
     """
     Train the runs that are not done, ``jobs`` at a time. A run folder left by an interrupted run is removed first.
@@ -365,13 +366,16 @@ def run_sweep(
     ``hyperparams`` (``KEY:VALUE``, rl-zoo3's ``--hyperparams``) override every run's entry; ``conf`` replaces
     hyperparameter files (:data:`Confs`); ``gym_packages`` register the envs in each run's process.
 
-    Each run gets ``cores // jobs`` torch threads: runs at once with torch's default (every core each) spin on the
-    same cores: two runs at once on 2 cores measured 10.8x slower.
+    Each run gets ``threads`` torch threads (None: ``cores // jobs``): runs at once with torch's default (every core
+    each) spin on the same cores: two runs at once on 2 cores measured 10.8x slower. Two sweeps at once on one machine
+    each need their share (``threads=1`` for two sweeps of one job on 2 cores).
 
     :return: each run's outcome: ``"done before"``, ``"done"`` or ``"failed (exit code N, see LOG)"``
     """
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1; got {threads}")
     log_folder.mkdir(parents=True, exist_ok=True)
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
     outcomes: dict[Run, str] = {run: "done before" for run in runs if is_done(run, log_folder)}
 
     def train(run: Run) -> str:
