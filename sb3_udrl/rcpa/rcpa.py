@@ -3,6 +3,10 @@ function and advantages of AWR (Peng et al. 2019)."""
 
 from __future__ import annotations
 
+import io
+import json
+import pathlib
+import zipfile
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -33,14 +37,14 @@ class RCPA(RCP):
     TD(lambda) returns computed per episode over the whole replay with the current ``V`` (time-limit cuts bootstrap
     with ``V`` of the final observation, terminations with 0); the advantages ``A = G^lambda - V(s)`` are then
     recomputed with the fitted ``V``, normalised over the replay, and weight each step by
-    ``min(exp(A_norm / beta), max_weight)``. New episodes ask for ``Z ~ N(target_shift, 1)``, drawn once per episode
-    or at every step (``target_sampling``); evaluation asks for ``target_shift``.
+    ``min(exp(A_norm / beta), max_weight)``. New episodes ask for ``Z ~ N(target_shift, target_spread)``, drawn once
+    per episode or at every step (``target_sampling``); evaluation asks for ``target_shift``.
 
     Where this differs from the original research code (which lost 2 of 5 LunarLander seeds): advantages are TD(lambda)
     with the current ``V`` over the whole replay (not Monte-Carlo returns on a few paths), normalised over the replay
     (not per batch), the value network has its own optimiser and targets in reward units, time-limit cuts bootstrap,
     and the exploratory target is drawn from the replay's statistics (not the maximum of the last batch, redrawn every
-    step). See the README.
+    step) with half the paper's spread. See the README.
 
     :param policy: the policy: ``"MlpPolicy"``, ``"CnnPolicy"`` or a
         :class:`~sb3_udrl.common.policies.ValueCommandPolicy` subclass
@@ -58,12 +62,12 @@ class RCPA(RCP):
     :param gamma: discount
     :param gae_lambda: lambda of the TD(lambda) returns (AWR: 0.95)
     :param advantage_scale: factor the normalised advantage is multiplied by before entering the network
-    :param target_shift: exploration asks for ``Z ~ N(target_shift, 1)`` in standard deviations of the replay's
-        advantages (paper, section 4.2: ``N(mu + sigma, sigma)``, i.e. 1); evaluation asks for ``target_shift``
+    :param target_shift: exploration asks for ``Z ~ N(target_shift, target_spread)`` in standard deviations of the
+        replay's advantages (paper, section 4.2: ``N(mu + sigma, sigma)``, i.e. 1); evaluation asks for ``target_shift``
     :param target_sampling: ``"episode"``: one target per episode; ``"step"``: a new target at every step
     :param target_spread: standard deviation of the exploratory target, in standard deviations of the replay's
-        advantages (paper: 1); 0: exploration asks for ``target_shift`` as evaluation does, and explores by sampling
-        actions only
+        advantages (paper: 1; 0.5 asks 2% of the episodes, not 16%, for a below-average advantage); 0: exploration
+        asks for ``target_shift`` as evaluation does, and explores by sampling actions only
     :param weighting: ``"exp"`` (the paper's weighted RCP, AWR's weights) or ``"none"``
     :param beta: temperature of the exponential weights, in standard deviations of the advantage (AWR: 1)
     :param max_weight: cap of the exponential weights (AWR: 20)
@@ -85,7 +89,6 @@ class RCPA(RCP):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
     policy: RCPAPolicy
-    target_spread = 1.0  # files saved before the option existed
 
     def __init__(
         self,
@@ -105,7 +108,7 @@ class RCPA(RCP):
         advantage_scale: float = 1.0,
         target_shift: float = 1.0,
         target_sampling: str = "episode",
-        target_spread: float = 1.0,
+        target_spread: float = 0.5,
         weighting: str = "exp",
         beta: float = 1.0,
         max_weight: float = 20.0,
@@ -176,8 +179,36 @@ class RCPA(RCP):
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_value_cache"]
 
+    @classmethod
+    def load(  # type: ignore[override]
+        cls,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> RCPA:
+        """
+        Load a model saved with ``save()`` (see :meth:`~sb3_udrl.common.save_load.SaveLoadMixin.load`). A file saved
+        before ``target_spread`` existed explored with the paper's spread of 1, and loads with it.
+
+        :param path: path or file-like of the ``.zip``
+        :param env: environment to continue training on (None: predict only)
+        :param device: torch device
+        :param custom_objects: saved attributes to replace instead of unpickling them
+        :param print_system_info: print the system info stored in the file
+        :param force_reset: reset the env before training again
+        :param kwargs: attributes to override (e.g. hyperparameters)
+        """
+        saved = _saved_attributes(path)
+        if saved is not None and "target_spread" not in saved and "target_spread" not in kwargs:
+            kwargs["target_spread"] = 1.0
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
+
     def _update_eval_command(self) -> None:
-        # In standard deviations of the replay's advantages: N(mu + target_shift * sigma, sigma) is N(target_shift, 1)
+        # In standard deviations of the replay's advantages: the paper's N(mu + sigma, sigma) is N(1, 1)
         self.target_mean, self.target_std = self.target_shift, self.target_spread
         self._set_eval_command(self.target_shift)
 
@@ -294,3 +325,20 @@ class RCPA(RCP):
         explained = 1 - np.var(returns[mask] - values[mask]) / (np.var(returns[mask]) + 1e-8)
         self.logger.record("train/explained_variance", float(explained))
         return row_values
+
+
+def _saved_attributes(path: str | pathlib.Path | io.BufferedIOBase) -> set[str] | None:
+    """The attributes a save file holds; None where it cannot be read (``load`` then says why)."""
+    if isinstance(path, (str, pathlib.Path)):
+        path = next((file for file in (pathlib.Path(path), pathlib.Path(f"{path}.zip")) if file.is_file()), None)
+        if path is None:
+            return None
+    position = None if isinstance(path, pathlib.Path) else path.tell()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return set(json.loads(archive.read("data")))
+    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError):
+        return None
+    finally:
+        if position is not None:
+            path.seek(position)  # type: ignore[union-attr]
