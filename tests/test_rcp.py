@@ -208,20 +208,23 @@ def test_rcpa_target_spread():
         RCPA("MlpPolicy", "CartPole-v1", target_spread=-1.0)
 
 
-def test_rcpa_files_without_target_spread_keep_the_papers_spread(tmp_path):
-    """A model saved before target_spread existed explored with the paper's spread of 1, and loads with it."""
-    model = RCPA("MlpPolicy", "CartPole-v1", seed=0)
-    assert model.target_spread == 0.5 and model.target_std == 0.5
-    del model.target_spread  # what such a file holds: no target_spread
+@pytest.mark.parametrize("model_class, name, older, other", [(RCPA, "target_spread", 1.0, 0.25)])
+def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_path, model_class, name, older, other):
+    """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1,
+    where today's default is 0.5), through SaveLoadMixin's _older_file_defaults; load()'s overrides and newer files
+    keep their own."""
+    model = model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other})
+    delattr(model, name)  # what such a file holds: no such attribute
     model.save(tmp_path / "old")
-    loaded = RCPA.load(tmp_path / "old")
-    assert loaded.target_spread == 1.0 and loaded.target_std == 1.0
+    assert getattr(model_class.load(tmp_path / "old"), name) == older
     with open(tmp_path / "old.zip", "rb") as file:  # file-like too
-        assert RCPA.load(file).target_spread == 1.0
-    assert RCPA.load(tmp_path / "old", target_spread=0.0).target_std == 0.0
-    model = RCPA("MlpPolicy", "CartPole-v1", seed=0, target_spread=0.25)
-    model.save(tmp_path / "new")
-    assert RCPA.load(tmp_path / "new").target_std == 0.25
+        assert getattr(model_class.load(file), name) == older
+    assert getattr(model_class.load(tmp_path / "old", **{name: other}), name) == other
+    model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other}).save(tmp_path / "new")
+    assert getattr(model_class.load(tmp_path / "new"), name) == other
+    if model_class is RCPA:  # the exploratory target follows the loaded spread
+        assert RCPA.load(tmp_path / "old").target_std == 1.0
+        assert RCPA("MlpPolicy", "CartPole-v1").target_std == 0.5
 
 
 def test_mixing_the_pieces():

@@ -12,7 +12,7 @@ import pickle
 import re
 import warnings
 import zipfile
-from typing import Any
+from typing import Any, ClassVar
 
 import torch as th
 from gymnasium import spaces
@@ -35,6 +35,10 @@ class SaveLoadMixin:
     observation_space: spaces.Space
     action_space: spaces.Space
     verbose: int
+
+    #: Attributes that files saved by earlier versions lack, with the value those versions used: ``load`` gives such a
+    #: file these values (``load``'s own keyword arguments aside), where ``__init__``'s defaults, today's, would apply
+    _older_file_defaults: ClassVar[dict[str, Any]] = {}
 
     @staticmethod
     def _write_atomically(path: str | pathlib.Path, content: bytes) -> None:
@@ -104,7 +108,8 @@ class SaveLoadMixin:
     ):
         """
         Load a model saved with ``save()`` (see ``BaseAlgorithm.load``); a file that is not such a save raises
-        ``ValueError`` naming the file.
+        ``ValueError`` naming the file. A file saved before an attribute of ``_older_file_defaults`` existed loads
+        with the value it was trained with.
 
         :param path: path or file-like of the ``.zip``
         :param env: environment to continue training on (None: predict only)
@@ -114,15 +119,18 @@ class SaveLoadMixin:
         :param force_reset: reset the env before training again
         :param kwargs: attributes to override (e.g. hyperparameters)
         """
+        saved: set[str] | None = None
         if isinstance(path, (str, pathlib.Path)):
             candidates = [pathlib.Path(path), pathlib.Path(f"{path}.zip")]
             existing = [candidate for candidate in candidates if candidate.is_file()]
             if existing and not zipfile.is_zipfile(existing[0]):
                 raise ValueError(f"{existing[0]} is not a valid {cls.__name__} save file (not a zip archive)")
             if existing:
-                cls._check_save_file(existing[0])
+                saved = cls._check_save_file(existing[0])
         elif hasattr(path, "seekable") and path.seekable():
-            cls._check_save_file(path)
+            saved = cls._check_save_file(path)
+        if saved is not None:
+            kwargs = {**{key: value for key, value in cls._older_file_defaults.items() if key not in saved}, **kwargs}
         try:
             return super().load(
                 path, env, device, custom_objects, print_system_info=print_system_info, force_reset=force_reset, **kwargs
@@ -131,8 +139,9 @@ class SaveLoadMixin:
             raise ValueError(f"{path} is not a valid {cls.__name__} save file ({type(error).__name__}: {error})") from error
 
     @classmethod
-    def _check_save_file(cls, path: pathlib.Path | io.BufferedIOBase) -> None:
-        """Raise ``ValueError`` naming ``path`` and what it holds if it is not a save of ``cls``."""
+    def _check_save_file(cls, path: pathlib.Path | io.BufferedIOBase) -> set[str]:
+        """The attributes the save file ``path`` holds; ``ValueError`` naming ``path`` and what it holds if it is not a
+        save of ``cls``."""
         position = None if isinstance(path, pathlib.Path) else path.tell()
         try:
             with zipfile.ZipFile(path) as archive:
@@ -148,10 +157,11 @@ class SaveLoadMixin:
             match = re.search(r"function (\w+)\.__init__", str(policy.get("__init__", "")))
             policy_name = f"{policy.get('__module__', '?')}.{match.group(1) if match else '?'}"
             if policy_name.startswith("sb3_udrl.") and cls._algorithm_name() == "UDRL":
-                return  # a UDRL save from before the algorithm was recorded
+                return set(data)  # a UDRL save from before the algorithm was recorded
             raise ValueError(f"{path} is not a {cls.__name__} save file: it holds a model with the policy {policy_name}")
         if saved_by != cls._algorithm_name():
             raise ValueError(f"{path} holds a {saved_by} model, not a {cls.__name__} one: load it with {saved_by}.load()")
+        return set(data)
 
     def save_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase) -> None:
         """

@@ -3,10 +3,6 @@ function and advantages of AWR (Peng et al. 2019)."""
 
 from __future__ import annotations
 
-import io
-import json
-import pathlib
-import zipfile
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -89,6 +85,8 @@ class RCPA(RCP):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
     policy: RCPAPolicy
+    # Files saved before target_spread existed explored with the paper's spread of 1
+    _older_file_defaults: ClassVar[dict[str, Any]] = {"target_spread": 1.0}
 
     def __init__(
         self,
@@ -178,34 +176,6 @@ class RCPA(RCP):
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_value_cache"]
-
-    @classmethod
-    def load(  # type: ignore[override]
-        cls,
-        path: str | pathlib.Path | io.BufferedIOBase,
-        env: GymEnv | None = None,
-        device: th.device | str = "auto",
-        custom_objects: dict[str, Any] | None = None,
-        print_system_info: bool = False,
-        force_reset: bool = True,
-        **kwargs: Any,
-    ) -> RCPA:
-        """
-        Load a model saved with ``save()`` (see :meth:`~sb3_udrl.common.save_load.SaveLoadMixin.load`). A file saved
-        before ``target_spread`` existed explored with the paper's spread of 1, and loads with it.
-
-        :param path: path or file-like of the ``.zip``
-        :param env: environment to continue training on (None: predict only)
-        :param device: torch device
-        :param custom_objects: saved attributes to replace instead of unpickling them
-        :param print_system_info: print the system info stored in the file
-        :param force_reset: reset the env before training again
-        :param kwargs: attributes to override (e.g. hyperparameters)
-        """
-        saved = _saved_attributes(path)
-        if saved is not None and "target_spread" not in saved and "target_spread" not in kwargs:
-            kwargs["target_spread"] = 1.0
-        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     def _update_eval_command(self) -> None:
         # In standard deviations of the replay's advantages: the paper's N(mu + sigma, sigma) is N(1, 1)
@@ -325,20 +295,3 @@ class RCPA(RCP):
         explained = 1 - np.var(returns[mask] - values[mask]) / (np.var(returns[mask]) + 1e-8)
         self.logger.record("train/explained_variance", float(explained))
         return row_values
-
-
-def _saved_attributes(path: str | pathlib.Path | io.BufferedIOBase) -> set[str] | None:
-    """The attributes a save file holds; None where it cannot be read (``load`` then says why)."""
-    if isinstance(path, (str, pathlib.Path)):
-        path = next((file for file in (pathlib.Path(path), pathlib.Path(f"{path}.zip")) if file.is_file()), None)
-        if path is None:
-            return None
-    position = None if isinstance(path, pathlib.Path) else path.tell()
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return set(json.loads(archive.read("data")))
-    except (zipfile.BadZipFile, KeyError, ValueError, EOFError, OSError):
-        return None
-    finally:
-        if position is not None:
-            path.seek(position)  # type: ignore[union-attr]

@@ -119,7 +119,8 @@ class UDRL(CommandAlgorithm):
         "n_recent": "recent_episodes",
         "initial_capacity": None,
     }
-    eval_return_cap = True  # files saved before the option existed
+    # Files saved before eval_return_cap existed capped the evaluation's desired return
+    _older_file_defaults: ClassVar[dict[str, Any]] = {"eval_return_cap": True}
     policy: UDRLPolicy
 
     def __init__(
