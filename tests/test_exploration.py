@@ -139,6 +139,7 @@ def test_bad_holds_are_refused_by_name():
         (dict(prob=0.5, otherwise_prob=0.5), "otherwise_prob=0.5 needs a condition"),
         (dict(prob=0.5, otherwise_prob=1.5, condition=leg_on_ground), "otherwise_prob"),
         (dict(prob=0.5, otherwise_fraction=2.0, condition=leg_on_ground), "otherwise_fraction"),
+        (dict(prob=0.5, zeta_mu=1.0), "zeta_mu must be a finite number > 1"),
     ):
         with pytest.raises(ValueError, match=match):
             ActionHolds(**kwargs)
@@ -156,6 +157,26 @@ def test_bad_holds_are_refused_by_name():
             UDRL("MlpPolicy", env_id, action_holds=ActionHolds(0.5, action=action))
     with pytest.raises(ValueError, match=r"leg_on_ground reads LunarLander's observations of shape \(n_envs, 8\)"):
         UDRL("MlpPolicy", "CartPole-v1", action_holds=ground_holds())
+
+
+def test_zeta_hold_lengths_are_ez_greedys():
+    """zeta_mu: hold lengths n ~ zeta(mu), P(n) = n^-mu / zeta(mu), capped at steps (Dabney et al. 2021)."""
+    holds, rng = ActionHolds(1.0, steps=40, zeta_mu=2.0), np.random.default_rng(0)
+    next_id = iter(range(1, 10**6))
+    taken = [
+        int(holds(np.zeros(1, dtype=np.int64), lambda: None, 1.0, rng, lambda n: np.array([next(next_id)]))[0])
+        for _ in range(200_000)
+    ]
+    lengths = np.bincount(np.unique(taken, return_counts=True)[1][:-1])  # the last hold may be unfinished
+    share = lengths / lengths.sum()
+    assert abs(share[1] - 6 / np.pi**2) < 0.01 and abs(share[2] - 6 / np.pi**2 / 4) < 0.01
+    assert len(share) == 41 and share[40] > 0.01  # the tail beyond 40 is cut at 40
+    fixed = ActionHolds(1.0, steps=3)
+    taken = [
+        int(fixed(np.zeros(1, dtype=np.int64), lambda: None, 1.0, rng, lambda n: np.array([next(next_id)]))[0])
+        for _ in range(30)
+    ]
+    assert set(np.unique(taken, return_counts=True)[1]) == {3}
 
 
 def test_holds_decay_over_their_fraction():

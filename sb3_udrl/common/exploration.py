@@ -1,9 +1,9 @@
 """Temporally-extended exploration: actions held for several steps while collecting (``action_holds=``).
 
 Not part of UDRL or RCP (the papers act with ``B(s, c)`` at every step): an opt-in feature of all three algorithms, in
-the spirit of SB3's ``action_noise``. A held action repeats for ``steps`` steps, as the action repeat of
-Dabney et al. 2021 ("Temporally-Extended epsilon-Greedy Exploration"). Env-specific conditions (e.g. LunarLander's
-legs on the ground) live in :mod:`sb3_udrl.envs`.
+the spirit of SB3's ``action_noise``. A held action repeats for ``steps`` steps, or for a length drawn from a zeta
+distribution, as the action repeats of ez-greedy (Dabney et al. 2021, "Temporally-Extended epsilon-Greedy
+Exploration"). Env-specific conditions (e.g. LunarLander's legs on the ground) live in :mod:`sb3_udrl.envs`.
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ HoldCondition = Callable[[np.ndarray], np.ndarray]
 class ActionHolds:
     """
     At each training step, an env that is not holding an action starts holding one for ``steps`` steps with
-    probability ``prob``: ``action`` (e.g. a no-op), or a uniformly random action if it is None. With a ``condition``
+    probability ``prob``: ``action`` (e.g. a no-op), or a uniformly random action if it is None. With ``zeta_mu``,
+    each hold lasts ``n ~ zeta(zeta_mu)`` steps instead (``P(n) ~ n^-zeta_mu``), at most ``steps``: ez-greedy
+    (Dabney et al. 2021) is ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0)``. With a ``condition``
     on the observation, those holds start only where it holds, and elsewhere a random action is held with probability
     ``otherwise_prob``. Each probability decays linearly to 0 over a fraction of the budget, as DQN's
     ``exploration_fraction`` does epsilon. A hold ends with its episode.
 
     :param prob: probability of starting a hold at a step (where ``condition`` allows it)
-    :param steps: steps an action is held for
+    :param steps: steps an action is held for (with ``zeta_mu``: at most)
     :param fraction: fraction of the training budget over which ``prob`` decays to 0; None: no decay
     :param action: the held action (an int for Discrete actions, a list of the space's shape for Box actions);
         None: a uniformly random one
@@ -38,6 +40,8 @@ class ActionHolds:
     :param otherwise_prob: probability of holding a random action where ``condition`` does not hold (needs
         ``condition``)
     :param otherwise_fraction: fraction of the budget over which ``otherwise_prob`` decays to 0; None: ``fraction``
+    :param zeta_mu: exponent of the zeta distribution of the hold lengths (> 1; ez-greedy: 2); None: every hold lasts
+        ``steps`` steps
     """
 
     def __init__(
@@ -49,6 +53,7 @@ class ActionHolds:
         condition: HoldCondition | None = None,
         otherwise_prob: float = 0.0,
         otherwise_fraction: float | None = None,
+        zeta_mu: float | None = None,
     ) -> None:
         self.prob = check_float("ActionHolds prob", prob, high=1.0, low_inclusive=True)
         self.steps = check_int("ActionHolds steps", steps)
@@ -66,13 +71,15 @@ class ActionHolds:
         self.otherwise_fraction = (
             None if otherwise_fraction is None else check_float("ActionHolds otherwise_fraction", otherwise_fraction, high=1.0)
         )
+        self.zeta_mu = None if zeta_mu is None else check_float("ActionHolds zeta_mu", zeta_mu, low=1.0)
         self.reset()
 
     def __repr__(self) -> str:
         condition = None if self.condition is None else getattr(self.condition, "__name__", repr(self.condition))
         return (
             f"ActionHolds(prob={self.prob}, steps={self.steps}, fraction={self.fraction}, action={self.action}, "
-            f"condition={condition}, otherwise_prob={self.otherwise_prob}, otherwise_fraction={self.otherwise_fraction})"
+            f"condition={condition}, otherwise_prob={self.otherwise_prob}, otherwise_fraction={self.otherwise_fraction}, "
+            f"zeta_mu={self.zeta_mu})"
         )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -80,7 +87,7 @@ class ActionHolds:
         return {key: value for key, value in self.__dict__.items() if key not in ("_held_actions", "_steps_left")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"zeta_mu": None, **state})  # saved before zeta_mu existed: fixed lengths
         self.reset()
 
     def check(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -149,13 +156,19 @@ class ActionHolds:
             start_otherwise &= ~allowed
         if start.any():
             held_actions[start] = random_actions(int(start.sum())) if self.action is None else self.action
-            steps_left[start] = self.steps
+            steps_left[start] = self._lengths(int(start.sum()), rng)
         if start_otherwise.any():
             held_actions[start_otherwise] = random_actions(int(start_otherwise.sum()))
-            steps_left[start_otherwise] = self.steps
+            steps_left[start_otherwise] = self._lengths(int(start_otherwise.sum()), rng)
         holding = steps_left > 0
         steps_left[holding] -= 1
         return np.where(holding.reshape(-1, *[1] * (actions.ndim - 1)), held_actions, actions)
+
+    def _lengths(self, n: int, rng: np.random.Generator) -> np.ndarray | int:
+        """Lengths of ``n`` new holds: ``steps``, or ez-greedy's ``zeta(zeta_mu)`` draws capped at ``steps``."""
+        if self.zeta_mu is None:
+            return self.steps
+        return np.minimum(rng.zipf(self.zeta_mu, size=n), self.steps)
 
 
 def check_hold_action(action: Any, action_space: spaces.Space | None) -> int | list[float] | None:
