@@ -43,7 +43,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, check_replay_fits, vec_env_time_limit
 from sb3_udrl.common.collection import CollectionMixin
 from sb3_udrl.common.evaluation import EvaluationMixin
-from sb3_udrl.common.exploration import ActionHolds
+from sb3_udrl.common.exploration import ActionHolds, ez_greedy_holds
 from sb3_udrl.common.learner import Episode, LearnerProcess, TrainingResult, TrainingState
 from sb3_udrl.common.observations import ObservationMixin
 from sb3_udrl.common.policies import CommandPolicy
@@ -90,8 +90,9 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
     :param replay_buffer_kwargs: keyword arguments of the replay besides those the algorithm sets from its own
         arguments (``_replay_arguments``), e.g. ``dict(frame_stack=4)``
     :param action_holds: temporally-extended exploration while collecting: actions held for several steps
-        (:class:`~sb3_udrl.common.exploration.ActionHolds`; env-specific ones in :mod:`sb3_udrl.envs`). None: every
-        action comes from ``B(s, c)`` (the papers)
+        (:class:`~sb3_udrl.common.exploration.ActionHolds`; env-specific ones in :mod:`sb3_udrl.envs`). ``"ez_greedy"``:
+        ez-greedy's random holds on Discrete actions, none on Box actions
+        (:func:`~sb3_udrl.common.exploration.ez_greedy_holds`). None: every action comes from ``B(s, c)`` (the papers)
     :param mirror: a mirror symmetry of the env (:class:`~sb3_udrl.common.symmetry.Mirror`, e.g.
         :func:`sb3_udrl.envs.lunar_lander.lunar_lander_mirror`): each training sample is reflected with probability
         1/2. None: no augmentation (the papers)
@@ -130,7 +131,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         beta: float = 1.0,
         max_weight: float = 20.0,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        action_holds: ActionHolds | None = None,
+        action_holds: ActionHolds | str | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -178,8 +179,10 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
-        if action_holds is not None and not isinstance(action_holds, ActionHolds):
-            raise TypeError(f"action_holds must be an ActionHolds or None, got {type(action_holds).__name__}")
+        if isinstance(action_holds, str) and action_holds != "ez_greedy":
+            raise ValueError(f"action_holds must be an ActionHolds, 'ez_greedy' or None, got {action_holds!r}")
+        if action_holds is not None and not isinstance(action_holds, (ActionHolds, str)):
+            raise TypeError(f"action_holds must be an ActionHolds, 'ez_greedy' or None, got {type(action_holds).__name__}")
         if mirror is not None and not isinstance(mirror, Mirror):
             raise TypeError(f"mirror must be a Mirror or None, got {type(mirror).__name__} ({mirror!r})")
         self.action_holds = action_holds
@@ -236,8 +239,12 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self._check_env_features()
 
     def _check_env_features(self) -> None:
-        """Check ``mirror`` and ``action_holds`` against the spaces (``ValueError`` naming the mismatch)."""
+        """Check ``mirror`` and ``action_holds`` against the spaces (``ValueError`` naming the mismatch), with
+        ``action_holds="ez_greedy"`` made into the action space's holds (:func:`~sb3_udrl.common.exploration.ez_greedy_holds`).
+        """
         observation_space = base_observation_space(self.observation_space)
+        if isinstance(self.action_holds, str):
+            self.action_holds = ez_greedy_holds(self.action_space)
         if self.mirror is not None:
             self.mirror.check(observation_space, self.action_space)
         if self.action_holds is not None:

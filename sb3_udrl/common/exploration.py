@@ -4,6 +4,8 @@ Not part of UDRL or RCP (the papers act with ``B(s, c)`` at every step): an opt-
 the spirit of SB3's ``action_noise``. A held action repeats for ``steps`` steps, or for a length drawn from a zeta
 distribution, as the action repeats of ez-greedy (Dabney et al. 2021, "Temporally-Extended epsilon-Greedy
 Exploration"). Env-specific conditions (e.g. LunarLander's legs on the ground) live in :mod:`sb3_udrl.envs`.
+``action_holds="ez_greedy"`` (RCPA's default) is ez-greedy's holds where actions are Discrete, none where they are Box
+(:func:`ez_greedy_holds`).
 """
 
 from __future__ import annotations
@@ -169,6 +171,22 @@ class ActionHolds:
         if self.zeta_mu is None:
             return self.steps
         return np.minimum(rng.zipf(self.zeta_mu, size=n), self.steps)
+
+
+def ez_greedy_holds(action_space: spaces.Space) -> ActionHolds | None:
+    """
+    What ``action_holds="ez_greedy"`` means on ``action_space``: on Discrete actions, ez-greedy with its Atari settings
+    (Dabney et al. 2021: ``epsilon = 0.01``, ``n ~ zeta(2)``; the cap of 10,000 steps outlasts any episode of the
+    report), ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0)``; on Box actions none. ez-greedy is defined for Discrete
+    actions, and a uniformly random Box action held at full thrust is not a held discrete engine: on
+    LunarLanderContinuous-v3 RCPA's greedy agent lost 107 with it (docs/modules/rcpa.md).
+
+    :param action_space: the env's action space
+    :return: the holds, or None
+    """
+    if isinstance(action_space, spaces.Discrete):
+        return ActionHolds(0.01, steps=10_000, zeta_mu=2.0)
+    return None
 
 
 def check_hold_action(action: Any, action_space: spaces.Space | None) -> int | list[float] | None:

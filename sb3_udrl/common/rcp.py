@@ -47,7 +47,7 @@ class RCP(CommandAlgorithm):
         target_shift: float,
         replay_buffer_class: type[EpisodicReplayBuffer] | None,
         replay_buffer_kwargs: dict[str, Any] | None,
-        action_holds: ActionHolds | None,
+        action_holds: ActionHolds | str | None,
         mirror: Mirror | None,
         overlap_training: bool,
         policy_kwargs: dict[str, Any] | None,

@@ -69,8 +69,9 @@ class RCPA(RCP):
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
-    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). None: the
-        paper
+    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). ``"ez_greedy"``:
+        ez-greedy's random holds (Dabney et al. 2021) on Discrete actions, none on Box actions; without them one seed in
+        five never learns to land on LunarLander (docs/modules/rcpa.md). None: the paper
     :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
         :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's updates in a learner process (see :class:`~sb3_udrl.UDRL`)
@@ -112,7 +113,7 @@ class RCPA(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        action_holds: ActionHolds | None = None,
+        action_holds: ActionHolds | str | None = "ez_greedy",
         mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,

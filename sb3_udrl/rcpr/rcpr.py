@@ -63,8 +63,8 @@ class RCPR(RCP):
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`; e.g.
         :class:`~sb3_udrl.common.buffers.EpisodicReplayBuffer` keeps the best episodes, as UDRL)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
-    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). None: the
-        paper
+    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`; ``"ez_greedy"``:
+        RCPA's default). None: the paper
     :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
         :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (see :class:`~sb3_udrl.UDRL`)
@@ -100,7 +100,7 @@ class RCPR(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        action_holds: ActionHolds | None = None,
+        action_holds: ActionHolds | str | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,

@@ -92,7 +92,8 @@ class UDRL(CommandAlgorithm):
     :param action_holds: temporally-extended exploration while collecting (an
         :class:`~sb3_udrl.common.exploration.ActionHolds`): actions held for several steps, so that the replay holds
         what a held action leads to. Env-specific ones live in :mod:`sb3_udrl.envs` (LunarLander's no-op held on the
-        ground: :func:`~sb3_udrl.envs.lunar_lander.ground_holds`). None: the paper
+        ground: :func:`~sb3_udrl.envs.lunar_lander.ground_holds`). ``"ez_greedy"``: ez-greedy's random holds (Dabney et al.
+        2021) on Discrete actions, none on Box actions (RCPA's default). None: the paper
     :param mirror: a mirror symmetry of the env (a :class:`~sb3_udrl.common.symmetry.Mirror`, e.g.
         :func:`~sb3_udrl.envs.lunar_lander.lunar_lander_mirror`): each training sample is reflected with probability
         1/2, so that episodes on one side teach the other. None: the paper
@@ -144,7 +145,7 @@ class UDRL(CommandAlgorithm):
         store_truncated: bool = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
-        action_holds: ActionHolds | None = None,
+        action_holds: ActionHolds | str | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
         replay_buffer_kwargs: dict[str, Any] | None = None,

@@ -82,9 +82,9 @@ OBJECT_HYPERPARAMS = ("mirror", "action_holds")
 def resolve_objects(hyperparams: dict[str, Any]) -> dict[str, Any]:
     """
     ``hyperparams`` with the values of :data:`OBJECT_HYPERPARAMS` made into objects, as rl-zoo3 makes ``env_wrapper``:
-    ``"module.function"`` is called without arguments, ``{"module.function": {kwargs}}`` with them; None and objects
-    stay as they are. The YAML entry (rl-zoo3 saves it as ``config.yml``) is then the one place that says what a run
-    used.
+    ``"module.function"`` is called without arguments, ``{"module.function": {kwargs}}`` with them; None, ``"ez_greedy"``
+    and objects stay as they are. The YAML entry (rl-zoo3 saves it as ``config.yml``) is then the one place that says
+    what a run used.
 
     :param hyperparams: an rl-zoo3 entry
     :return: a new dict
@@ -94,7 +94,7 @@ def resolve_objects(hyperparams: dict[str, Any]) -> dict[str, Any]:
     resolved = dict(hyperparams)
     for key in OBJECT_HYPERPARAMS:
         value = resolved.get(key)
-        if isinstance(value, str):
+        if isinstance(value, str) and value != "ez_greedy":  # "ez_greedy": the algorithm's own choice (action_holds)
             resolved[key] = get_class_by_name(value)()
         elif isinstance(value, dict):
             if len(value) != 1 or not isinstance(next(iter(value)), str):
