@@ -12,8 +12,10 @@ from stable_baselines3.common.logger import configure
 from sb3_udrl import RCPA, RCPR, UDRL
 from sb3_udrl.common.buffers import EpisodicReplayBuffer, RecentReplayBuffer
 from sb3_udrl.common.conditions import ReturnToGo
+from sb3_udrl.common.exploration import ActionHolds
 from sb3_udrl.common.utils import lambda_returns
 from sb3_udrl.common.wrappers import RewardFeedback
+from sb3_udrl.rcpa import PAPER_HYPERPARAMS
 from tests.conftest import TINY_KWARGS
 
 
@@ -208,23 +210,34 @@ def test_rcpa_target_spread():
         RCPA("MlpPolicy", "CartPole-v1", target_spread=-1.0)
 
 
-@pytest.mark.parametrize("model_class, name, older, other", [(RCPA, "target_spread", 1.0, 0.25)])
+@pytest.mark.parametrize(
+    "model_class, name, older, other",
+    [(RCPA, "target_spread", 1.0, 0.25), (RCPA, "action_holds", None, ActionHolds(0.5, steps=3))],
+)
 def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_path, model_class, name, older, other):
-    """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1,
-    where today's default is 0.5), through SaveLoadMixin's _older_file_defaults; load()'s overrides and newer files
-    keep their own."""
+    """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1 and
+    no holds, where today's defaults are 0.5 and ez-greedy's holds), through SaveLoadMixin's _older_file_defaults;
+    load()'s overrides and newer files keep their own."""
     model = model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other})
     delattr(model, name)  # what such a file holds: no such attribute
     model.save(tmp_path / "old")
-    assert getattr(model_class.load(tmp_path / "old"), name) == older
+    assert repr(getattr(model_class.load(tmp_path / "old"), name)) == repr(older)
     with open(tmp_path / "old.zip", "rb") as file:  # file-like too
-        assert getattr(model_class.load(file), name) == older
-    assert getattr(model_class.load(tmp_path / "old", **{name: other}), name) == other
+        assert repr(getattr(model_class.load(file), name)) == repr(older)
+    assert repr(getattr(model_class.load(tmp_path / "old", **{name: other}), name)) == repr(other)
     model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other}).save(tmp_path / "new")
-    assert getattr(model_class.load(tmp_path / "new"), name) == other
-    if model_class is RCPA:  # the exploratory target follows the loaded spread
+    assert repr(getattr(model_class.load(tmp_path / "new"), name)) == repr(other)
+    if name == "target_spread":  # the exploratory target follows the loaded spread
         assert RCPA.load(tmp_path / "old").target_std == 1.0
         assert RCPA("MlpPolicy", "CartPole-v1").target_std == 0.5
+
+
+def test_paper_preset_is_one_argument_away():
+    """RCPA's defaults differ from the paper's exploration (a spread of 0.5, ez-greedy's holds on Discrete actions);
+    PAPER_HYPERPARAMS gives back the paper's: targets from N(mu + sigma, sigma), actions sampled from the policy."""
+    default, paper = RCPA("MlpPolicy", "CartPole-v1"), RCPA("MlpPolicy", "CartPole-v1", **PAPER_HYPERPARAMS)
+    assert (default.target_std, paper.target_std) == (0.5, 1.0)
+    assert isinstance(default.action_holds, ActionHolds) and paper.action_holds is None
 
 
 def test_mixing_the_pieces():

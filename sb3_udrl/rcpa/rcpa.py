@@ -23,6 +23,11 @@ from sb3_udrl.rcpa.policies import CnnPolicy, MlpPolicy, RCPAPolicy
 #: When RCP-A draws a new exploratory target (``target_sampling``): once per episode or at every step
 TARGET_SAMPLING = ("episode", "step")
 
+#: The paper's exploration (section 4.2: targets from ``N(mu + sigma, sigma)``, actions sampled from the policy):
+#: ``RCPA("MlpPolicy", env, **PAPER_HYPERPARAMS)``. The defaults differ where a measurement favoured the change
+#: (docs/modules/rcpa.md); what the paper does not specify follows AWR's official code.
+PAPER_HYPERPARAMS: dict[str, Any] = dict(target_spread=1.0, action_holds=None)
+
 
 class RCPA(RCP):
     """
@@ -86,8 +91,8 @@ class RCPA(RCP):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
     policy: RCPAPolicy
-    # Files saved before target_spread existed explored with the paper's spread of 1
-    _older_file_defaults: ClassVar[dict[str, Any]] = {"target_spread": 1.0}
+    # Files saved before target_spread / action_holds existed explored as the paper: a spread of 1, no holds
+    _older_file_defaults: ClassVar[dict[str, Any]] = {"target_spread": 1.0, "action_holds": None}
 
     def __init__(
         self,
