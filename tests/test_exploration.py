@@ -75,10 +75,10 @@ def test_constructors_take_objects_not_names():
 
 @pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
 def test_ez_greedy_holds_on_discrete_actions_only(algorithm, tmp_path):
-    """action_holds="ez_greedy" (RCPA's default) is ez-greedy's ActionHolds(0.01, 10_000, zeta_mu=2) on Discrete
-    actions and nothing on Box actions, chosen by the action space alone; it trains and is saved resolved, so a loaded
-    model explores as the saved one did. action_holds=None stays the paper."""
-    defaults = {} if algorithm is RCPA else dict(action_holds="ez_greedy")
+    """action_holds="ez_greedy" is ez-greedy's ActionHolds(0.01, 10_000, zeta_mu=2) on Discrete actions and nothing on
+    Box actions, chosen by the action space alone; it trains and is saved resolved, so a loaded model explores as the
+    saved one did. The default stays the paper: no holds."""
+    defaults = dict(action_holds="ez_greedy")
     discrete = algorithm("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), seed=0, **defaults, **SMALL[algorithm])
     holds = discrete.action_holds
     assert isinstance(holds, ActionHolds)
@@ -88,7 +88,7 @@ def test_ez_greedy_holds_on_discrete_actions_only(algorithm, tmp_path):
     loaded = algorithm.load(tmp_path / "model.zip")
     assert isinstance(loaded.action_holds, ActionHolds) and loaded.action_holds.zeta_mu == 2.0
     assert algorithm("MlpPolicy", "Pendulum-v1", **defaults).action_holds is None
-    assert algorithm("MlpPolicy", "CartPole-v1", action_holds=None).action_holds is None
+    assert algorithm("MlpPolicy", "CartPole-v1").action_holds is None
 
 
 def test_holds_hold_random_actions_within_an_episode():

@@ -215,9 +215,9 @@ def test_rcpa_target_spread():
     [(RCPA, "target_spread", 1.0, 0.25), (RCPA, "action_holds", None, ActionHolds(0.5, steps=3))],
 )
 def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_path, model_class, name, older, other):
-    """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1 and
-    no holds, where today's defaults are 0.5 and ez-greedy's holds), through SaveLoadMixin's _older_file_defaults;
-    load()'s overrides and newer files keep their own."""
+    """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1,
+    where today's default is 0.5, and no holds), through SaveLoadMixin's _older_file_defaults; load()'s overrides and
+    newer files keep their own."""
     model = model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other})
     delattr(model, name)  # what such a file holds: no such attribute
     model.save(tmp_path / "old")
@@ -233,11 +233,11 @@ def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_
 
 
 def test_paper_preset_is_one_argument_away():
-    """RCPA's defaults differ from the paper's exploration (a spread of 0.5, ez-greedy's holds on Discrete actions);
-    PAPER_HYPERPARAMS gives back the paper's: targets from N(mu + sigma, sigma), actions sampled from the policy."""
+    """RCPA's default exploration differs from the paper's (a spread of 0.5); PAPER_HYPERPARAMS gives back the paper's
+    targets from N(mu + sigma, sigma), with actions sampled from the policy."""
     default, paper = RCPA("MlpPolicy", "CartPole-v1"), RCPA("MlpPolicy", "CartPole-v1", **PAPER_HYPERPARAMS)
     assert (default.target_std, paper.target_std) == (0.5, 1.0)
-    assert isinstance(default.action_holds, ActionHolds) and paper.action_holds is None
+    assert default.action_holds is None and paper.action_holds is None
 
 
 def test_mixing_the_pieces():

@@ -4,7 +4,7 @@ Not part of UDRL or RCP (the papers act with ``B(s, c)`` at every step): an opt-
 the spirit of SB3's ``action_noise``. A held action repeats for ``steps`` steps, or for a length drawn from a zeta
 distribution, as the action repeats of ez-greedy (Dabney et al. 2021, "Temporally-Extended epsilon-Greedy
 Exploration"). Env-specific conditions (e.g. LunarLander's legs on the ground) live in :mod:`sb3_udrl.envs`.
-``action_holds="ez_greedy"`` (RCPA's default) is ez-greedy's holds where actions are Discrete, none where they are Box
+``action_holds="ez_greedy"`` is ez-greedy's holds where actions are Discrete, none where they are Box
 (:func:`ez_greedy_holds`).
 """
 

@@ -23,10 +23,10 @@ from sb3_udrl.rcpa.policies import CnnPolicy, MlpPolicy, RCPAPolicy
 #: When RCP-A draws a new exploratory target (``target_sampling``): once per episode or at every step
 TARGET_SAMPLING = ("episode", "step")
 
-#: The paper's exploration (section 4.2: targets from ``N(mu + sigma, sigma)``, actions sampled from the policy):
+#: The paper's exploration (section 4.2: targets from ``N(mu + sigma, sigma)``):
 #: ``RCPA("MlpPolicy", env, **PAPER_HYPERPARAMS)``. The defaults differ where a measurement favoured the change
 #: (docs/modules/rcpa.md); what the paper does not specify follows AWR's official code.
-PAPER_HYPERPARAMS: dict[str, Any] = dict(target_spread=1.0, action_holds=None)
+PAPER_HYPERPARAMS: dict[str, Any] = dict(target_spread=1.0)
 
 
 class RCPA(RCP):
@@ -75,8 +75,8 @@ class RCPA(RCP):
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
     :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). ``"ez_greedy"``:
-        ez-greedy's random holds (Dabney et al. 2021) on Discrete actions, none on Box actions; without them one seed in
-        five never learns to land on LunarLander (docs/modules/rcpa.md). None: the paper
+        ez-greedy's random holds (Dabney et al. 2021) on Discrete actions, none on Box actions (docs/modules/rcpa.md).
+        None: the paper
     :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
         :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's updates in a learner process (see :class:`~sb3_udrl.UDRL`)
@@ -118,7 +118,7 @@ class RCPA(RCP):
         max_weight: float = 20.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        action_holds: ActionHolds | str | None = "ez_greedy",
+        action_holds: ActionHolds | str | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,

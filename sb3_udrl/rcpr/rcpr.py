@@ -64,7 +64,7 @@ class RCPR(RCP):
         :class:`~sb3_udrl.common.buffers.EpisodicReplayBuffer` keeps the best episodes, as UDRL)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
     :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`; ``"ez_greedy"``:
-        RCPA's default). None: the paper
+        ez-greedy's). None: the paper
     :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
         :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's gradient steps in a learner process (see :class:`~sb3_udrl.UDRL`)

@@ -93,7 +93,7 @@ class UDRL(CommandAlgorithm):
         :class:`~sb3_udrl.common.exploration.ActionHolds`): actions held for several steps, so that the replay holds
         what a held action leads to. Env-specific ones live in :mod:`sb3_udrl.envs` (LunarLander's no-op held on the
         ground: :func:`~sb3_udrl.envs.lunar_lander.ground_holds`). ``"ez_greedy"``: ez-greedy's random holds (Dabney et al.
-        2021) on Discrete actions, none on Box actions (RCPA's default). None: the paper
+        2021) on Discrete actions, none on Box actions. None: the paper
     :param mirror: a mirror symmetry of the env (a :class:`~sb3_udrl.common.symmetry.Mirror`, e.g.
         :func:`~sb3_udrl.envs.lunar_lander.lunar_lander_mirror`): each training sample is reflected with probability
         1/2, so that episodes on one side teach the other. None: the paper
