@@ -26,8 +26,9 @@ def report(path: Path, n_starts: int = 40) -> str:
     with th.no_grad():
         for target in (-1.0, 0.0, 1.0, 2.0, 3.0):
             probs = policy.distribution(observations, th.full((n_starts, 1), target)).distribution.probs.numpy()
+            mean = ", ".join(f"{p:.2f}" for p in probs.mean(0))
             lines.append(
-                f"  target {target:+.0f}: mean probabilities {[round(float(p), 2) for p in probs.mean(0)]}, greedy main engine on "
+                f"  target {target:+.0f}: mean probabilities ({mean}), greedy main engine on "
                 f"{int((probs.argmax(1) == 2).sum())} of {n_starts}"
             )
         value = (policy.scaled_value(observations) / (1 - model.gamma)).mean().item()
