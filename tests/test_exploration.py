@@ -6,6 +6,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
@@ -302,3 +303,26 @@ def test_yaml_names_objects_by_dotted_path():
     assert resolve_objects(dict(action_holds="ez_greedy")) == dict(action_holds="ez_greedy")  # the algorithm's own
     with pytest.raises(ValueError, match="action_holds must be a dotted path"):
         resolve_objects(dict(action_holds={"a.b": {}, "c.d": {}}))
+
+
+@pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
+def test_entropy_bonus_keeps_the_policy_spread(algorithm):
+    """ent_coef adds the policy's entropy to the loss: on the same seed, the policy trained with it is more spread over
+    the replay's observations than with the papers' loss, ``train/entropy`` is logged, and a negative value is refused
+    by name."""
+    entropies = {}
+    for ent_coef in (0.0, 5.0):
+        env = make_vec_env("CartPole-v1", n_envs=2, seed=0, wrapper_class=RewardFeedback)
+        kwargs = {**SMALL[algorithm], "n_updates_per_iter": 50}
+        model = algorithm("MlpPolicy", env, seed=0, ent_coef=ent_coef, **kwargs).learn(1500 if algorithm is UDRL else 4000)
+        # The policy at the replay's steps and the commands they are trained with
+        batch = model.replay_buffer.sample(512, np.random.default_rng(0))
+        command = th.as_tensor(model.policy.condition.relabel(batch, model._prepare_training(32)))
+        observations = th.as_tensor(batch.observations)
+        with th.no_grad():
+            entropies[ent_coef] = model.policy.distribution(observations, command).entropy().mean().item()
+        model.train(gradient_steps=1, batch_size=32)  # its logs, before the next dump clears them
+        assert ("train/entropy" in model.logger.name_to_value) == (ent_coef > 0)
+    assert entropies[5.0] > entropies[0.0] + 0.01, entropies  # at most ln 2 = 0.693: CartPole's two actions
+    with pytest.raises(ValueError, match="ent_coef"):
+        algorithm("MlpPolicy", "CartPole-v1", ent_coef=-0.1)

@@ -212,11 +212,17 @@ def test_rcpa_target_spread():
 
 @pytest.mark.parametrize(
     "model_class, name, older, other",
-    [(RCPA, "target_spread", 1.0, 0.25), (RCPA, "action_holds", None, ActionHolds(0.5, steps=3))],
+    [
+        (RCPA, "target_spread", 1.0, 0.25),
+        (RCPA, "action_holds", None, ActionHolds(0.5, steps=3)),
+        (RCPA, "ent_coef", 0.0, 0.05),
+        (RCPR, "ent_coef", 0.0, 0.05),
+        (UDRL, "ent_coef", 0.0, 0.05),
+    ],
 )
 def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_path, model_class, name, older, other):
     """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1,
-    where today's default is 0.5, and no holds), through SaveLoadMixin's _older_file_defaults; load()'s overrides and
+    where today's default is 0.5, and no holds; all three: no entropy term), through SaveLoadMixin's _older_file_defaults; load()'s overrides and
     newer files keep their own."""
     model = model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other})
     delattr(model, name)  # what such a file holds: no such attribute

@@ -87,6 +87,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         normalised over the replay (RCP paper, section 4; AWR)
     :param beta: temperature of the exponential weights, in standard deviations of ``x``
     :param max_weight: cap of the exponential weights (AWR: 20)
+    :param ent_coef: entropy coefficient of the policy loss, as PPO's: each update maximises
+        ``E[w log pi(a_t | s_t, c_t)] + ent_coef * E[H(pi(. | s_t, c_t))]``. 0: the papers' loss
     :param replay_buffer_kwargs: keyword arguments of the replay besides those the algorithm sets from its own
         arguments (``_replay_arguments``), e.g. ``dict(frame_stack=4)``
     :param action_holds: temporally-extended exploration while collecting: actions held for several steps
@@ -113,6 +115,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {}
     #: Replay arguments the algorithm sets itself, each with the algorithm's argument that sets it (None: internal)
     _replay_arguments: ClassVar[dict[str, str | None]] = {"buffer_size": "buffer_size", "initial_capacity": None}
+    # Files saved before ent_coef existed trained without an entropy term
+    _older_file_defaults: ClassVar[dict[str, Any]] = {"ent_coef": 0.0}
     policy: CommandPolicy
     replay_buffer: EpisodicReplayBuffer | None
 
@@ -130,6 +134,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         weighting: str = "none",
         beta: float = 1.0,
         max_weight: float = 20.0,
+        ent_coef: float = 0.0,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         action_holds: ActionHolds | str | None = None,
         mirror: Mirror | None = None,
@@ -179,6 +184,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self.weighting = check_choice("weighting", weighting, WEIGHTINGS)
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
+        self.ent_coef = check_float("ent_coef", ent_coef, low_inclusive=True)
         if isinstance(action_holds, str) and action_holds != "ez_greedy":
             raise ValueError(f"action_holds must be an ActionHolds, 'ez_greedy' or None, got {action_holds!r}")
         if action_holds is not None and not isinstance(action_holds, (ActionHolds, str)):
@@ -325,7 +331,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         """
         ``gradient_steps`` updates on mini-batches of ``batch_size`` hindsight-relabelled steps (UDRL paper, section
         2.3.3; RCP paper, Algorithm 1): maximise ``E[w log pi(a_t | s_t, c_t)]``, ``c_t`` the command the step
-        achieved, ``w`` its weight (1 without weighting).
+        achieved, ``w`` its weight (1 without weighting), plus ``ent_coef`` times the policy's entropy.
 
         :param gradient_steps: number of updates
         :param batch_size: samples per update
@@ -334,7 +340,7 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         policy = self.policy
         policy.set_training_mode(True)
         self._update_learning_rate(policy.optimizer)
-        losses, mean_weights = [], []
+        losses, mean_weights, entropies = [], [], []
         with self._restore_if_diverged():
             row_values = self._prepare_training(batch_size)
             row_weights = self._row_weights(row_values)
@@ -348,13 +354,20 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
                 command = th.as_tensor(policy.condition.relabel(batch, row_values), device=self.device)  # (batch, dim)
                 actions = th.as_tensor(actions, device=self.device)
                 # Cross-entropy (Discrete, binned Box) / Gaussian log-likelihood (Box) of the action taken
-                log_prob = policy.log_prob(obs, command, actions)  # (batch,)
+                if self.ent_coef > 0.0:
+                    log_prob, entropy = policy.evaluate_actions(obs, command, actions)  # (batch,) each
+                else:
+                    log_prob, entropy = policy.log_prob(obs, command, actions), None
                 if row_weights is None:
                     loss = -log_prob.mean()
                 else:
                     weights = th.as_tensor(row_weights[batch.rows], device=self.device)
                     loss = -(weights * log_prob).mean()
                     mean_weights.append(weights.mean())
+                if entropy is not None:
+                    # Unweighted: where the data are only low-weight steps, the bonus keeps other actions tried
+                    loss = loss - self.ent_coef * entropy.mean()
+                    entropies.append(entropy.detach().mean())
                 self._check_finite_loss(loss)
                 policy.optimizer.zero_grad()
                 loss.backward()
@@ -366,6 +379,8 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
             self.logger.record("train/loss", th.stack(losses).mean().item())
         if mean_weights:
             self.logger.record("train/mean_weight", th.stack(mean_weights).mean().item())
+        if entropies:
+            self.logger.record("train/entropy", th.stack(entropies).mean().item())
 
     @staticmethod
     def _check_finite_loss(loss: th.Tensor) -> None:

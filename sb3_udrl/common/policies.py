@@ -228,11 +228,28 @@ class CommandPolicy(BasePolicy):
         :param actions: actions ``(batch,)`` (Discrete) or ``(batch, *action_shape)`` (Box)
         :return: ``(batch,)``
         """
+        return self.distribution(obs, command).log_prob(self._distribution_actions(actions))
+
+    def evaluate_actions(self, obs: PyTorchObs, command: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        """
+        :meth:`log_prob` of ``actions`` and the entropy of ``B(s, c)``, from one forward pass (as SB3's
+        ``ActorCriticPolicy.evaluate_actions``, without values).
+
+        :param obs: observations ``(batch, *obs_shape)``
+        :param command: unscaled commands ``(batch, command_dim)``
+        :param actions: actions ``(batch,)`` (Discrete) or ``(batch, *action_shape)`` (Box)
+        :return: log-likelihoods and entropies, ``(batch,)`` each
+        """
+        distribution = self.distribution(obs, command)
+        return distribution.log_prob(self._distribution_actions(actions)), distribution.entropy()
+
+    def _distribution_actions(self, actions: th.Tensor) -> th.Tensor:
+        """Actions as the distribution takes them: Box actions flattened, or their nearest bins with ``action_bins``."""
         if isinstance(self.action_space, spaces.Box):
             actions = actions.reshape(len(actions), -1)  # the distribution is over the flattened action
             if self.action_bins is not None:
                 actions = ((actions - self._bin_low) / self._bin_width).round().clamp(0, self.action_bins - 1)
-        return self.distribution(obs, command).log_prob(actions)
+        return actions
 
     def forward(self, obs: PyTorchObs, command: th.Tensor, deterministic: bool = False) -> th.Tensor:
         """

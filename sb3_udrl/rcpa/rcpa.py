@@ -72,6 +72,7 @@ class RCPA(RCP):
     :param weighting: ``"exp"`` (the paper's weighted RCP, AWR's weights) or ``"none"``
     :param beta: temperature of the exponential weights, in standard deviations of the advantage (AWR: 1)
     :param max_weight: cap of the exponential weights (AWR: 20)
+    :param ent_coef: entropy coefficient of the policy loss, as PPO's (0: the paper's loss)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
     :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). ``"ez_greedy"``:
@@ -92,7 +93,11 @@ class RCPA(RCP):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
     policy: RCPAPolicy
     # Files saved before target_spread / action_holds existed explored as the paper: a spread of 1, no holds
-    _older_file_defaults: ClassVar[dict[str, Any]] = {"target_spread": 1.0, "action_holds": None}
+    _older_file_defaults: ClassVar[dict[str, Any]] = {
+        **RCP._older_file_defaults,
+        "target_spread": 1.0,
+        "action_holds": None,
+    }
 
     def __init__(
         self,
@@ -116,6 +121,7 @@ class RCPA(RCP):
         weighting: str = "exp",
         beta: float = 1.0,
         max_weight: float = 20.0,
+        ent_coef: float = 0.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         action_holds: ActionHolds | str | None = None,
@@ -142,6 +148,7 @@ class RCPA(RCP):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
+            ent_coef=ent_coef,
             target_shift=target_shift,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,

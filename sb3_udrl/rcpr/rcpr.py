@@ -60,6 +60,7 @@ class RCPR(RCP):
         ``"episode_return"`` (the undiscounted return of the step's whole episode, as the RCP research code did)
     :param beta: temperature of the exponential weights, in standard deviations of ``Z`` over the replay
     :param max_weight: cap of the exponential weights (AWR: 20)
+    :param ent_coef: entropy coefficient of the policy loss, as PPO's (0: the paper's loss)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`; e.g.
         :class:`~sb3_udrl.common.buffers.EpisodicReplayBuffer` keeps the best episodes, as UDRL)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
@@ -98,6 +99,7 @@ class RCPR(RCP):
         weight_by: str = "return_to_go",
         beta: float = 1.0,
         max_weight: float = 20.0,
+        ent_coef: float = 0.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         action_holds: ActionHolds | str | None = None,
@@ -124,6 +126,7 @@ class RCPR(RCP):
             weighting=weighting,
             beta=beta,
             max_weight=max_weight,
+            ent_coef=ent_coef,
             target_shift=target_shift,
             replay_buffer_class=replay_buffer_class,
             replay_buffer_kwargs=replay_buffer_kwargs,

@@ -89,6 +89,8 @@ class UDRL(CommandAlgorithm):
         below its best episodes (the frozen-replay failure, see the README)
     :param recent_command: compute the exploratory command from the ``last_few`` best of the ``recent_episodes``
         most recent episodes instead of the whole replay (the command follows what the agent achieves now)
+    :param ent_coef: entropy coefficient of the loss, as PPO's: each update also maximises ``ent_coef`` times the
+        entropy of ``B(s, c)``. 0: the paper's loss
     :param action_holds: temporally-extended exploration while collecting (an
         :class:`~sb3_udrl.common.exploration.ActionHolds`): actions held for several steps, so that the replay holds
         what a held action leads to. Env-specific ones live in :mod:`sb3_udrl.envs` (LunarLander's no-op held on the
@@ -121,7 +123,7 @@ class UDRL(CommandAlgorithm):
         "initial_capacity": None,
     }
     # Files saved before eval_return_cap existed capped the evaluation's desired return
-    _older_file_defaults: ClassVar[dict[str, Any]] = {"eval_return_cap": True}
+    _older_file_defaults: ClassVar[dict[str, Any]] = {**CommandAlgorithm._older_file_defaults, "eval_return_cap": True}
     policy: UDRLPolicy
 
     def __init__(
@@ -145,6 +147,7 @@ class UDRL(CommandAlgorithm):
         store_truncated: bool = False,
         recent_episodes: int = 200,
         recent_command: bool = True,
+        ent_coef: float = 0.0,
         action_holds: ActionHolds | str | None = None,
         mirror: Mirror | None = None,
         overlap_training: bool = False,
@@ -166,6 +169,7 @@ class UDRL(CommandAlgorithm):
             n_updates_per_iter=n_updates_per_iter,
             n_episodes_per_iter=n_episodes_per_iter,
             n_warm_up_episodes=n_warm_up_episodes,
+            ent_coef=ent_coef,
             replay_buffer_kwargs=replay_buffer_kwargs,
             action_holds=action_holds,
             mirror=mirror,
