@@ -222,8 +222,8 @@ def test_rcpa_target_spread():
 )
 def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_path, model_class, name, older, other):
     """A model saved before an option existed loads with the value it trained with (RCPA: the paper's spread of 1,
-    where today's default is 0.5, and no holds; all three: no entropy term), through SaveLoadMixin's _older_file_defaults; load()'s overrides and
-    newer files keep their own."""
+    where today's default is 0.5, and no holds; all three: no entropy term), through SaveLoadMixin's
+    _older_file_defaults; load()'s overrides and newer files keep their own."""
     model = model_class("MlpPolicy", "CartPole-v1", seed=0, **{name: other})
     delattr(model, name)  # what such a file holds: no such attribute
     model.save(tmp_path / "old")
