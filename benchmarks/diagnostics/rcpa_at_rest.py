@@ -1,11 +1,12 @@
 """What a trained RCPA agent does with LunarLander-v3's lander at rest on its legs: the hovering failure.
 
-    python benchmarks/diagnostics/rcpa_at_rest.py RUN_FOLDER [RUN_FOLDER ...] > OUTPUT.txt
+    python benchmarks/diagnostics/rcpa_at_rest.py MODEL_ZIP_OR_RUN_FOLDER [...] > OUTPUT.txt
 
-For each run folder of the benchmark runner (``{folder}/LunarLander-v3.zip``), 10 greedy episodes (env seeds 100-109)
-asking for the evaluation target: how they end, and at the steps where the lander is at rest (both legs on the ground,
-speed below 0.05 in both axes) the policy's mean action probabilities (no-op, left, main, right engine), which action
-it picks, and ``V(s)``. A lander lands (+100) only once it falls asleep, about 25 steps without any engine firing.
+For each model (a ``.zip``, or a run folder of the benchmark runner holding ``LunarLander-v3.zip``), 10 greedy episodes
+(env seeds 100-109) asking for the evaluation target: how they end, and at the steps where the lander is at rest (both
+legs on the ground, speed below 0.05 in both axes) the policy's mean action probabilities (no-op, left, main, right
+engine), which action it picks, and ``V(s)``. A lander lands (+100) only once it falls asleep, about 25 steps without
+any engine firing.
 This script reads LunarLander's observation layout; the algorithms do not.
 """
 
@@ -24,7 +25,7 @@ def at_rest(obs: np.ndarray) -> bool:
 
 
 def report(folder: Path, n_episodes: int = 10) -> str:
-    model = RCPA.load(folder / "LunarLander-v3.zip", device="cpu")
+    model = RCPA.load(folder / "LunarLander-v3.zip" if folder.is_dir() else folder, device="cpu")
     policy, env = model.policy, gym.make("LunarLander-v3")
     command = policy.eval_command.expand(1, -1)
     probs, values, endings = [], [], []
