@@ -117,6 +117,25 @@ def test_exponential_weights_are_normalised_and_capped():
     assert model._row_weights(None) is not None and UDRL("MlpPolicy", "CartPole-v1")._row_weights(None) is None
 
 
+def test_binary_weights_keep_the_above_average_samples_only():
+    """weighting="binary" (CRR's filter): 1 where the normalised variable is above 0, else 0, and the padding 0."""
+    model = _filled(RCPR("MlpPolicy", "CartPole-v1", weighting="binary"), [(10, 1.0, False), (4, 1.0, True)])
+    weights = model._row_weights(None)
+    rows, mask = model.replay_buffer.padded_rows()
+    returns_to_go = model.replay_buffer.returns_to_go[rows[mask]]
+    np.testing.assert_array_equal(weights[rows[mask]], (returns_to_go > returns_to_go.mean()).astype(np.float32))
+    assert 0 < weights.sum() < mask.sum() and weights[rows[~mask]].sum() == 0
+    # RCPA filters on its advantages: the steps of below-average advantage count for nothing
+    rcpa = _filled(RCPA("MlpPolicy", "CartPole-v1", seed=0, weighting="binary"), [(10, 1.0, False)] * 3)
+    rcpa.set_logger(configure(None, []))
+    advantages = rcpa._prepare_training(batch_size=64)
+    rows, mask = rcpa.replay_buffer.padded_rows()
+    kept = advantages[rows[mask]].astype(np.float64)
+    expected = (kept > kept.mean()).astype(np.float32)
+    assert 0 < expected.sum() < len(expected)
+    np.testing.assert_array_equal(rcpa._row_weights(advantages)[rows[mask]], expected)
+
+
 def test_rcpr_weights_by_episode_return():
     """weight_by="episode_return": every step of an episode gets its episode's weight, the better episode more, even
     where its return-to-go is below the other's (the research code's weighting)."""

@@ -1,13 +1,13 @@
 """``examples/first_run.py`` (RCPA) with its settings changed, for probes of the first run.
 
-    python benchmarks/diagnostics/first_run_variant.py [--ent-coef X] [--holds none|decay|epsP] [--checkpoints DIR] \
-        --seed N --out DIR
+    python benchmarks/diagnostics/first_run_variant.py [--ent-coef X] [--holds none|decay|epsP] \
+        [--weighting exp|binary] [--checkpoints DIR] --seed N --out DIR
 
 ``--holds decay``: ez-greedy's holds decaying over half the budget, ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0,
 fraction=0.5)``; ``epsP``: a random action for one step with probability P (``ActionHolds(P, steps=1)``, epsilon-greedy).
 ``--checkpoints DIR``: SB3's ``CheckpointCallback`` every 50k steps, with the replay (read by ``rcpa_replay.py``). The
-other arguments go to ``first_run.py``. Made at the same commit, the defaults (``--ent-coef 0 --holds none``) give
-``first_run.py``'s own run; checkpoints do not change it.
+other arguments go to ``first_run.py``. Made at the same commit, the defaults (``--ent-coef 0 --holds none --weighting
+exp``) give ``first_run.py``'s own run; checkpoints do not change it.
 """
 
 import argparse
@@ -24,18 +24,21 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ent-coef", type=float, default=0.0)
     parser.add_argument("--holds", default="none")
+    parser.add_argument("--weighting", default="exp", choices=["exp", "binary"])
     parser.add_argument("--checkpoints", type=Path)
     args, rest = parser.parse_known_args()
     script = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "first_run.py"), run_name="first_run")
     kwargs = script["SETTINGS"]["rcpa"]["kwargs"]
     kwargs["ent_coef"] = args.ent_coef
+    kwargs["weighting"] = args.weighting
     if args.holds == "decay":
         kwargs["action_holds"] = ActionHolds(0.01, steps=10_000, zeta_mu=2.0, fraction=0.5)
     elif args.holds.startswith("eps"):
         kwargs["action_holds"] = ActionHolds(float(args.holds[3:]), steps=1)
     elif args.holds != "none":
         raise ValueError(f"--holds must be none, decay or epsP, got {args.holds!r}")
-    script["SETTINGS"]["rcpa"]["expect"] = f"(a probe: ent_coef={args.ent_coef}, holds {args.holds})"
+    probe = f"ent_coef={args.ent_coef}, holds {args.holds}, weighting {args.weighting}"
+    script["SETTINGS"]["rcpa"]["expect"] = f"(a probe: {probe})"
     if args.checkpoints is not None:
         learn, folder = RCPA.learn, str(args.checkpoints)
 

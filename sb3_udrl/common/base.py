@@ -13,7 +13,7 @@ The algorithms differ in four swappable pieces:
    for while collecting and evaluating (:meth:`CommandAlgorithm._sample_exploratory_commands`,
    :meth:`CommandAlgorithm._update_eval_command`);
 2. which data the replay keeps (:mod:`sb3_udrl.common.buffers`: best episodes, recent steps, or both);
-3. how samples are weighted (``weighting``: 1, or ``min(exp(x / beta), max_weight)`` of a normalised ``x``);
+3. how samples are weighted (``weighting``: 1, ``min(exp(x / beta), max_weight)`` or ``1[x > 0]`` of a normalised ``x``);
 4. per-iteration work before the updates (:meth:`CommandAlgorithm._prepare_training`: RCP-A fits its value network
    there), with every network and optimiser listed by ``_get_torch_save_params`` (saved, rolled back on divergence
    and carried by the learner process alike)."""
@@ -64,8 +64,9 @@ MAX_BATCH_SIZE = 2**20
 #: any usual env's, and where float32 losses (squared value errors, network inputs) overflow or blow up
 LARGE_RETURN = 1e6
 
-#: How training samples are weighted: ``"none"`` (UDRL: plain likelihood) or ``"exp"`` (RCP: exponential weights)
-WEIGHTINGS = ("none", "exp")
+#: How training samples are weighted: ``"none"`` (UDRL: plain likelihood), ``"exp"`` (RCP: exponential weights) or
+#: ``"binary"`` (CRR's filter: the above-average samples only)
+WEIGHTINGS = ("none", "exp", "binary")
 
 
 class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveLoadMixin, BaseAlgorithm):
@@ -84,7 +85,9 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
     :param n_warm_up_episodes: random-action episodes that fill the replay first
     :param weighting: ``"none"``: every sample counts once; ``"exp"``: each sample's log-likelihood is weighted by
         ``min(exp(x / beta), max_weight)``, ``x`` its weighting variable (return-to-go, or the advantage of RCP-A)
-        normalised over the replay (RCP paper, section 4; AWR)
+        normalised over the replay (RCP paper, section 4; AWR); ``"binary"``: weight ``1[x > 0]`` of the same normalised
+        ``x``, CRR's binary filter (Wang et al. 2020, "Critic Regularized Regression"): a sample below the replay's mean
+        counts for nothing, so where the replay holds only such samples the policy does not imitate them
     :param beta: temperature of the exponential weights, in standard deviations of ``x``
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param ent_coef: entropy coefficient of the policy loss, as PPO's: each update maximises
@@ -311,9 +314,10 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
 
     def _row_weights(self, row_values: np.ndarray | None) -> np.ndarray | None:
         """
-        Weight of every replay row (None with ``weighting="none"``): ``min(exp(x_norm / beta), max_weight)``, ``x``
-        the per-row values (advantage, discounted return-to-go) or else the return-to-go, normalised (mean/std) over
-        the kept rows (AWR normalises over its whole buffer; RCP paper, section 4).
+        Weight of every replay row (None with ``weighting="none"``): ``min(exp(x_norm / beta), max_weight)``, or
+        ``1[x_norm > 0]`` with ``weighting="binary"``, ``x`` the per-row values (advantage, discounted return-to-go) or
+        else the return-to-go, normalised (mean/std) over the kept rows (AWR normalises over its whole buffer; RCP
+        paper, section 4).
         """
         if self.weighting == "none":
             return None
@@ -324,7 +328,10 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         kept = x[rows[mask]].astype(np.float64)
         weights = np.zeros(len(x), dtype=np.float32)
         normalized = (x[rows[mask]] - kept.mean()) / (kept.std() + 1e-5)
-        weights[rows[mask]] = np.minimum(np.exp(normalized / self.beta), self.max_weight)
+        if self.weighting == "binary":
+            weights[rows[mask]] = normalized > 0
+        else:
+            weights[rows[mask]] = np.minimum(np.exp(normalized / self.beta), self.max_weight)
         return weights
 
     def train(self, gradient_steps: int, batch_size: int) -> None:

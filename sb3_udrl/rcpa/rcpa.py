@@ -69,7 +69,8 @@ class RCPA(RCP):
     :param target_spread: standard deviation of the exploratory target, in standard deviations of the replay's
         advantages (paper: 1; 0.5 asks 2% of the episodes, not 16%, for a below-average advantage); 0: exploration
         asks for ``target_shift`` as evaluation does, and explores by sampling actions only
-    :param weighting: ``"exp"`` (the paper's weighted RCP, AWR's weights) or ``"none"``
+    :param weighting: ``"exp"`` (the paper's weighted RCP, AWR's weights), ``"binary"`` (CRR's filter: only the steps
+        of above-average advantage count) or ``"none"``
     :param beta: temperature of the exponential weights, in standard deviations of the advantage (AWR: 1)
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param ent_coef: entropy coefficient of the policy loss, as PPO's (0: the paper's loss)

@@ -55,7 +55,8 @@ class RCPR(RCP):
         research code; no wrapper needed)
     :param target_shift: exploration and evaluation ask for ``mu + target_shift * sigma`` of the replay's returns
         (paper, section 4.2: 1)
-    :param weighting: ``"exp"`` (the paper's weighted RCP) or ``"none"`` (plain likelihood)
+    :param weighting: ``"exp"`` (the paper's weighted RCP), ``"binary"`` (CRR's filter: only the steps of above-average
+        return-to-go count) or ``"none"`` (plain likelihood)
     :param weight_by: what the exponential weights rank: ``"return_to_go"`` (the step's ``Z``, paper eq. 7) or
         ``"episode_return"`` (the undiscounted return of the step's whole episode, as the RCP research code did)
     :param beta: temperature of the exponential weights, in standard deviations of ``Z`` over the replay
