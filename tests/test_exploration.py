@@ -63,33 +63,44 @@ def test_the_same_seed_trains_identically_under_another_env_id(algorithm):
 
 
 def test_constructors_take_objects_not_names():
-    """action_holds and mirror are objects (or None; action_holds also "ez_greedy"): a name to look up is refused by
-    name."""
+    """action_holds and mirror are objects (or None; action_holds also the named ez-greedy holds): a name to look up is
+    refused by name."""
     with pytest.raises(TypeError, match="mirror must be a Mirror or None, got str"):
         UDRL("MlpPolicy", "LunarLander-v3", mirror="lunar_lander")
-    with pytest.raises(ValueError, match="action_holds must be an ActionHolds, 'ez_greedy' or None, got 'auto'"):
+    names = r"action_holds must be an ActionHolds, one of \['ez_greedy', 'ez_greedy_decay'\] or None"
+    with pytest.raises(ValueError, match=names + ", got 'auto'"):
         RCPA("MlpPolicy", "LunarLander-v3", action_holds="auto")
-    with pytest.raises(TypeError, match="action_holds must be an ActionHolds, 'ez_greedy' or None, got float"):
+    with pytest.raises(TypeError, match=names + ", got float"):
         RCPA("MlpPolicy", "LunarLander-v3", action_holds=0.01)
     assert UDRL("MlpPolicy", "LunarLander-v3").action_holds is None  # nothing switched on by the env
 
 
 @pytest.mark.parametrize("algorithm", [UDRL, RCPR, RCPA])
-def test_ez_greedy_holds_on_discrete_actions_only(algorithm, tmp_path):
+@pytest.mark.parametrize("name, fraction", [("ez_greedy", None), ("ez_greedy_decay", 0.5)])
+def test_ez_greedy_holds_on_discrete_actions_only(algorithm, name, fraction, tmp_path):
     """action_holds="ez_greedy" is ez-greedy's ActionHolds(0.01, 10_000, zeta_mu=2) on Discrete actions and nothing on
-    Box actions, chosen by the action space alone; it trains and is saved resolved, so a loaded model explores as the
-    saved one did. The default stays the paper: no holds."""
-    defaults = dict(action_holds="ez_greedy")
-    discrete = algorithm("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), seed=0, **defaults, **SMALL[algorithm])
+    Box actions, chosen by the action space alone ("ez_greedy_decay": decaying over half the budget); it trains and is
+    saved resolved, so a loaded model explores as the saved one did. The default is the paper's (no holds) for UDRL and
+    RCPR, the decaying holds for RCPA."""
+    env = make_vec_env("CartPole-v1", n_envs=2, seed=0)
+    discrete = algorithm("MlpPolicy", env, seed=0, action_holds=name, **SMALL[algorithm])
     holds = discrete.action_holds
     assert isinstance(holds, ActionHolds)
-    assert (holds.prob, holds.steps, holds.zeta_mu, holds.action, holds.condition) == (0.01, 10_000, 2.0, None, None)
+    assert (holds.prob, holds.steps, holds.zeta_mu, holds.fraction) == (0.01, 10_000, 2.0, fraction)
+    assert (holds.action, holds.condition) == (None, None)
     discrete.learn(1500)
     discrete.save(tmp_path / "model.zip")
     loaded = algorithm.load(tmp_path / "model.zip")
-    assert isinstance(loaded.action_holds, ActionHolds) and loaded.action_holds.zeta_mu == 2.0
-    assert algorithm("MlpPolicy", "Pendulum-v1", **defaults).action_holds is None
-    assert algorithm("MlpPolicy", "CartPole-v1").action_holds is None
+    assert isinstance(loaded.action_holds, ActionHolds) and (loaded.action_holds.zeta_mu, loaded.action_holds.fraction) == (
+        2.0,
+        fraction,
+    )
+    assert algorithm("MlpPolicy", "Pendulum-v1", action_holds=name).action_holds is None
+    default = algorithm("MlpPolicy", "CartPole-v1").action_holds
+    if algorithm is RCPA:
+        assert isinstance(default, ActionHolds) and (default.prob, default.zeta_mu, default.fraction) == (0.01, 2.0, 0.5)
+    else:
+        assert default is None
 
 
 def test_holds_hold_random_actions_within_an_episode():
@@ -300,7 +311,8 @@ def test_yaml_names_objects_by_dotted_path():
     assert resolved["action_holds"].otherwise_prob == 0.008 and resolved["action_holds"].condition is leg_on_ground
     assert resolved["gamma"] == 0.99
     assert resolve_objects(dict(mirror=None)) == dict(mirror=None)
-    assert resolve_objects(dict(action_holds="ez_greedy")) == dict(action_holds="ez_greedy")  # the algorithm's own
+    for name in ("ez_greedy", "ez_greedy_decay"):  # the algorithm's own
+        assert resolve_objects(dict(action_holds=name)) == dict(action_holds=name)
     with pytest.raises(ValueError, match="action_holds must be a dotted path"):
         resolve_objects(dict(action_holds={"a.b": {}, "c.d": {}}))
 

@@ -258,11 +258,13 @@ def test_files_saved_before_an_option_existed_load_with_the_value_they_used(tmp_
 
 
 def test_paper_preset_is_one_argument_away():
-    """RCPA's default exploration differs from the paper's (a spread of 0.5); PAPER_HYPERPARAMS gives back the paper's
-    targets from N(mu + sigma, sigma), with actions sampled from the policy."""
+    """RCPA's defaults differ from the paper's (a spread of 0.5, CRR's binary filter, decaying ez-greedy holds);
+    PAPER_HYPERPARAMS gives back the paper's targets from N(mu + sigma, sigma), its exponential weights, and every action
+    sampled from the policy."""
     default, paper = RCPA("MlpPolicy", "CartPole-v1"), RCPA("MlpPolicy", "CartPole-v1", **PAPER_HYPERPARAMS)
     assert (default.target_std, paper.target_std) == (0.5, 1.0)
-    assert default.action_holds is None and paper.action_holds is None
+    assert (default.weighting, paper.weighting) == ("binary", "exp")
+    assert isinstance(default.action_holds, ActionHolds) and paper.action_holds is None
 
 
 def test_mixing_the_pieces():

@@ -43,7 +43,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, check_replay_fits, vec_env_time_limit
 from sb3_udrl.common.collection import CollectionMixin
 from sb3_udrl.common.evaluation import EvaluationMixin
-from sb3_udrl.common.exploration import ActionHolds, ez_greedy_holds
+from sb3_udrl.common.exploration import HOLDS_BY_NAME, ActionHolds, named_holds
 from sb3_udrl.common.learner import Episode, LearnerProcess, TrainingResult, TrainingState
 from sb3_udrl.common.observations import ObservationMixin
 from sb3_udrl.common.policies import CommandPolicy
@@ -96,8 +96,9 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         arguments (``_replay_arguments``), e.g. ``dict(frame_stack=4)``
     :param action_holds: temporally-extended exploration while collecting: actions held for several steps
         (:class:`~sb3_udrl.common.exploration.ActionHolds`; env-specific ones in :mod:`sb3_udrl.envs`). ``"ez_greedy"``:
-        ez-greedy's random holds on Discrete actions, none on Box actions
-        (:func:`~sb3_udrl.common.exploration.ez_greedy_holds`). None: every action comes from ``B(s, c)`` (the papers)
+        ez-greedy's random holds on Discrete actions, none on Box actions; ``"ez_greedy_decay"``: the same, fading out
+        over the first half of the budget (:func:`~sb3_udrl.common.exploration.named_holds`). None: every action comes
+        from ``B(s, c)`` (the papers)
     :param mirror: a mirror symmetry of the env (:class:`~sb3_udrl.common.symmetry.Mirror`, e.g.
         :func:`sb3_udrl.envs.lunar_lander.lunar_lander_mirror`): each training sample is reflected with probability
         1/2. None: no augmentation (the papers)
@@ -188,10 +189,11 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
         self.ent_coef = check_float("ent_coef", ent_coef, low_inclusive=True)
-        if isinstance(action_holds, str) and action_holds != "ez_greedy":
-            raise ValueError(f"action_holds must be an ActionHolds, 'ez_greedy' or None, got {action_holds!r}")
+        names = sorted(HOLDS_BY_NAME)
+        if isinstance(action_holds, str) and action_holds not in HOLDS_BY_NAME:
+            raise ValueError(f"action_holds must be an ActionHolds, one of {names} or None, got {action_holds!r}")
         if action_holds is not None and not isinstance(action_holds, (ActionHolds, str)):
-            raise TypeError(f"action_holds must be an ActionHolds, 'ez_greedy' or None, got {type(action_holds).__name__}")
+            raise TypeError(f"action_holds must be an ActionHolds, one of {names} or None, got {type(action_holds).__name__}")
         if mirror is not None and not isinstance(mirror, Mirror):
             raise TypeError(f"mirror must be a Mirror or None, got {type(mirror).__name__} ({mirror!r})")
         self.action_holds = action_holds
@@ -249,11 +251,11 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
 
     def _check_env_features(self) -> None:
         """Check ``mirror`` and ``action_holds`` against the spaces (``ValueError`` naming the mismatch), with
-        ``action_holds="ez_greedy"`` made into the action space's holds (:func:`~sb3_udrl.common.exploration.ez_greedy_holds`).
+        a named ``action_holds`` made into the action space's holds (:func:`~sb3_udrl.common.exploration.named_holds`).
         """
         observation_space = base_observation_space(self.observation_space)
         if isinstance(self.action_holds, str):
-            self.action_holds = ez_greedy_holds(self.action_space)
+            self.action_holds = named_holds(self.action_holds, self.action_space)
         if self.mirror is not None:
             self.mirror.check(observation_space, self.action_space)
         if self.action_holds is not None:

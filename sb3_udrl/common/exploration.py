@@ -4,8 +4,8 @@ Not part of UDRL or RCP (the papers act with ``B(s, c)`` at every step): an opt-
 the spirit of SB3's ``action_noise``. A held action repeats for ``steps`` steps, or for a length drawn from a zeta
 distribution, as the action repeats of ez-greedy (Dabney et al. 2021, "Temporally-Extended epsilon-Greedy
 Exploration"). Env-specific conditions (e.g. LunarLander's legs on the ground) live in :mod:`sb3_udrl.envs`.
-``action_holds="ez_greedy"`` is ez-greedy's holds where actions are Discrete, none where they are Box
-(:func:`ez_greedy_holds`).
+``action_holds="ez_greedy"`` is ez-greedy's holds where actions are Discrete, none where they are Box, and
+``"ez_greedy_decay"`` the same holds fading out over the first half of the budget (:func:`named_holds`).
 """
 
 from __future__ import annotations
@@ -173,19 +173,28 @@ class ActionHolds:
         return np.minimum(rng.zipf(self.zeta_mu, size=n), self.steps)
 
 
-def ez_greedy_holds(action_space: spaces.Space) -> ActionHolds | None:
-    """
-    What ``action_holds="ez_greedy"`` means on ``action_space``: on Discrete actions, ez-greedy with its Atari settings
-    (Dabney et al. 2021: ``epsilon = 0.01``, ``n ~ zeta(2)``; the cap of 10,000 steps outlasts any episode of the
-    report), ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0)``; on Box actions none. ez-greedy is defined for Discrete
-    actions, and a uniformly random Box action held at full thrust is not a held discrete engine: on
-    LunarLanderContinuous-v3 RCPA's greedy agent lost 107 with it (docs/modules/rcpa.md).
+#: The holds ``action_holds=`` accepts by name, each with the fraction of the budget its probability decays over
+HOLDS_BY_NAME: dict[str, float | None] = {"ez_greedy": None, "ez_greedy_decay": 0.5}
 
+
+def named_holds(name: str, action_space: spaces.Space) -> ActionHolds | None:
+    """
+    What ``action_holds=name`` means on ``action_space``. On Discrete actions, ez-greedy with its Atari settings
+    (Dabney et al. 2021: ``epsilon = 0.01``, ``n ~ zeta(2)``; the cap of 10,000 steps outlasts any episode of the
+    report): ``"ez_greedy"`` is ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0)``, ``"ez_greedy_decay"`` the same with
+    the probability decaying linearly to 0 over the first half of the budget (``fraction=0.5``, as DQN's
+    ``exploration_fraction``; RCPA's default, docs/modules/rcpa.md). On Box actions none: ez-greedy is defined for
+    Discrete actions, and a uniformly random Box action held at full thrust is not a held discrete engine (on
+    LunarLanderContinuous-v3 RCPA's greedy agent lost 107 with it, docs/modules/rcpa.md).
+
+    :param name: a key of :data:`HOLDS_BY_NAME`
     :param action_space: the env's action space
     :return: the holds, or None
     """
+    if name not in HOLDS_BY_NAME:
+        raise ValueError(f"action_holds must be an ActionHolds, one of {sorted(HOLDS_BY_NAME)} or None, got {name!r}")
     if isinstance(action_space, spaces.Discrete):
-        return ActionHolds(0.01, steps=10_000, zeta_mu=2.0)
+        return ActionHolds(0.01, steps=10_000, zeta_mu=2.0, fraction=HOLDS_BY_NAME[name])
     return None
 
 

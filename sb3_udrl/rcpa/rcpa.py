@@ -23,10 +23,10 @@ from sb3_udrl.rcpa.policies import CnnPolicy, MlpPolicy, RCPAPolicy
 #: When RCP-A draws a new exploratory target (``target_sampling``): once per episode or at every step
 TARGET_SAMPLING = ("episode", "step")
 
-#: The paper's exploration (section 4.2: targets from ``N(mu + sigma, sigma)``):
-#: ``RCPA("MlpPolicy", env, **PAPER_HYPERPARAMS)``. The defaults differ where a measurement favoured the change
-#: (docs/modules/rcpa.md); what the paper does not specify follows AWR's official code.
-PAPER_HYPERPARAMS: dict[str, Any] = dict(target_spread=1.0)
+#: The paper's RCP-A: exponential weights (section 4), targets from ``N(mu + sigma, sigma)`` (section 4.2), every action
+#: from the policy: ``RCPA("MlpPolicy", env, **PAPER_HYPERPARAMS)``. The defaults differ where a measurement favoured
+#: the change (docs/modules/rcpa.md); what the paper does not specify follows AWR's official code.
+PAPER_HYPERPARAMS: dict[str, Any] = dict(target_spread=1.0, weighting="exp", action_holds=None)
 
 
 class RCPA(RCP):
@@ -69,16 +69,17 @@ class RCPA(RCP):
     :param target_spread: standard deviation of the exploratory target, in standard deviations of the replay's
         advantages (paper: 1; 0.5 asks 2% of the episodes, not 16%, for a below-average advantage); 0: exploration
         asks for ``target_shift`` as evaluation does, and explores by sampling actions only
-    :param weighting: ``"exp"`` (the paper's weighted RCP, AWR's weights), ``"binary"`` (CRR's filter: only the steps
-        of above-average advantage count) or ``"none"``
+    :param weighting: ``"binary"`` (CRR's filter: only the steps of above-average advantage count, weight 1; the
+        default, docs/modules/rcpa.md), ``"exp"`` (the paper's weighted RCP, AWR's weights) or ``"none"``
     :param beta: temperature of the exponential weights, in standard deviations of the advantage (AWR: 1)
     :param max_weight: cap of the exponential weights (AWR: 20)
     :param ent_coef: entropy coefficient of the policy loss, as PPO's (0: the paper's loss)
     :param replay_buffer_class: the replay (None: :class:`~sb3_udrl.common.buffers.RecentReplayBuffer`)
     :param replay_buffer_kwargs: keyword arguments of the replay besides its size and spaces
-    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`). ``"ez_greedy"``:
-        ez-greedy's random holds (Dabney et al. 2021) on Discrete actions, none on Box actions (docs/modules/rcpa.md).
-        None: the paper
+    :param action_holds: temporally-extended exploration while collecting (see :class:`~sb3_udrl.UDRL`).
+        ``"ez_greedy_decay"`` (the default): ez-greedy's random holds (Dabney et al. 2021) on Discrete actions, fading out
+        over the first half of the budget, none on Box actions; ``"ez_greedy"``: the same without the decay
+        (docs/modules/rcpa.md). None: the paper
     :param mirror: a mirror symmetry of the env: each training sample is reflected with probability 1/2 (see
         :class:`~sb3_udrl.UDRL`). None: the paper
     :param overlap_training: run each iteration's updates in a learner process (see :class:`~sb3_udrl.UDRL`)
@@ -93,7 +94,8 @@ class RCPA(RCP):
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
     policy: RCPAPolicy
-    # Files saved before target_spread / action_holds existed explored as the paper: a spread of 1, no holds
+    # Files saved before target_spread / action_holds existed explored as the paper: a spread of 1, no holds (weighting
+    # was always saved)
     _older_file_defaults: ClassVar[dict[str, Any]] = {
         **RCP._older_file_defaults,
         "target_spread": 1.0,
@@ -119,13 +121,13 @@ class RCPA(RCP):
         target_shift: float = 1.0,
         target_sampling: str = "episode",
         target_spread: float = 0.5,
-        weighting: str = "exp",
+        weighting: str = "binary",
         beta: float = 1.0,
         max_weight: float = 20.0,
         ent_coef: float = 0.0,
         replay_buffer_class: type[EpisodicReplayBuffer] | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
-        action_holds: ActionHolds | str | None = None,
+        action_holds: ActionHolds | str | None = "ez_greedy_decay",
         mirror: Mirror | None = None,
         overlap_training: bool = False,
         policy_kwargs: dict[str, Any] | None = None,

@@ -18,6 +18,7 @@ from typing import Any
 
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from sb3_udrl.common.exploration import HOLDS_BY_NAME
 from sb3_udrl.rcpa import RCPA
 from sb3_udrl.rcpr import RCPR
 from sb3_udrl.udrl import UDRL
@@ -82,9 +83,9 @@ OBJECT_HYPERPARAMS = ("mirror", "action_holds")
 def resolve_objects(hyperparams: dict[str, Any]) -> dict[str, Any]:
     """
     ``hyperparams`` with the values of :data:`OBJECT_HYPERPARAMS` made into objects, as rl-zoo3 makes ``env_wrapper``:
-    ``"module.function"`` is called without arguments, ``{"module.function": {kwargs}}`` with them; None, ``"ez_greedy"``
-    and objects stay as they are. The YAML entry (rl-zoo3 saves it as ``config.yml``) is then the one place that says
-    what a run used.
+    ``"module.function"`` is called without arguments, ``{"module.function": {kwargs}}`` with them; None, the holds
+    the algorithms know by name (``"ez_greedy"``, ``"ez_greedy_decay"``) and objects stay as they are. The YAML entry
+    (rl-zoo3 saves it as ``config.yml``) is then the one place that says what a run used.
 
     :param hyperparams: an rl-zoo3 entry
     :return: a new dict
@@ -94,7 +95,7 @@ def resolve_objects(hyperparams: dict[str, Any]) -> dict[str, Any]:
     resolved = dict(hyperparams)
     for key in OBJECT_HYPERPARAMS:
         value = resolved.get(key)
-        if isinstance(value, str) and value != "ez_greedy":  # "ez_greedy": the algorithm's own choice (action_holds)
+        if isinstance(value, str) and value not in HOLDS_BY_NAME:  # a name: the algorithm's own holds (action_holds)
             resolved[key] = get_class_by_name(value)()
         elif isinstance(value, dict):
             if len(value) != 1 or not isinstance(next(iter(value)), str):
