@@ -4,10 +4,11 @@
         [--weighting exp|binary] [--checkpoints DIR] --seed N --out DIR
 
 ``--holds decay``: ez-greedy's holds decaying over half the budget, ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0,
-fraction=0.5)``; ``epsP``: a random action for one step with probability P (``ActionHolds(P, steps=1)``, epsilon-greedy).
+fraction=0.5)`` (RCPA's default, ``action_holds="ez_greedy_decay"``); ``none``: no holds; ``epsP``: a random action for one step with probability P (``ActionHolds(P, steps=1)``, epsilon-greedy).
 ``--checkpoints DIR``: SB3's ``CheckpointCallback`` every 50k steps, with the replay (read by ``rcpa_replay.py``). The
-other arguments go to ``first_run.py``. Made at the same commit, the defaults (``--ent-coef 0 --holds none --weighting
-exp``) give ``first_run.py``'s own run; checkpoints do not change it.
+other arguments go to ``first_run.py``. Made at the same commit, ``--ent-coef 0 --holds decay --weighting binary`` (the
+defaults) give ``first_run.py``'s own run; checkpoints do not change it. Before RCPA's defaults became the binary
+filter with decaying holds, the probes' ``--holds none --weighting exp`` were those defaults.
 """
 
 import argparse
@@ -23,8 +24,8 @@ from sb3_udrl.common.exploration import ActionHolds
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ent-coef", type=float, default=0.0)
-    parser.add_argument("--holds", default="none")
-    parser.add_argument("--weighting", default="exp", choices=["exp", "binary"])
+    parser.add_argument("--holds", default="decay")
+    parser.add_argument("--weighting", default="binary", choices=["exp", "binary"])
     parser.add_argument("--checkpoints", type=Path)
     args, rest = parser.parse_known_args()
     script = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "first_run.py"), run_name="first_run")
@@ -35,7 +36,9 @@ if __name__ == "__main__":
         kwargs["action_holds"] = ActionHolds(0.01, steps=10_000, zeta_mu=2.0, fraction=0.5)
     elif args.holds.startswith("eps"):
         kwargs["action_holds"] = ActionHolds(float(args.holds[3:]), steps=1)
-    elif args.holds != "none":
+    elif args.holds == "none":
+        kwargs["action_holds"] = None
+    else:
         raise ValueError(f"--holds must be none, decay or epsP, got {args.holds!r}")
     probe = f"ent_coef={args.ent_coef}, holds {args.holds}, weighting {args.weighting}"
     script["SETTINGS"]["rcpa"]["expect"] = f"(a probe: {probe})"
