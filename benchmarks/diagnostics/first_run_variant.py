@@ -4,7 +4,8 @@
         [--weighting exp|binary] [--checkpoints DIR] --seed N --out DIR
 
 ``--holds decay``: ez-greedy's holds decaying over half the budget, ``ActionHolds(0.01, steps=10_000, zeta_mu=2.0,
-fraction=0.5)`` (RCPA's default, ``action_holds="ez_greedy_decay"``); ``none``: no holds; ``epsP``: a random action for one step with probability P (``ActionHolds(P, steps=1)``, epsilon-greedy).
+fraction=0.5)`` (RCPA's default, ``action_holds="ez_greedy_decay"``); ``none``: no holds; ``epsP``: a random action for
+one step with probability P (``ActionHolds(P, steps=1)``, epsilon-greedy).
 ``--checkpoints DIR``: SB3's ``CheckpointCallback`` every 50k steps, with the replay (read by ``rcpa_replay.py``). The
 other arguments go to ``first_run.py``. Made at the same commit, ``--ent-coef 0 --holds decay --weighting binary`` (the
 defaults) give ``first_run.py``'s own run; checkpoints do not change it. Before RCPA's defaults became the binary
