@@ -11,7 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 
 from sb3_udrl import RCPA, RCPR, UDRL, RewardFeedback
-from sb3_udrl.common.exploration import ActionHolds
+from sb3_udrl.common.exploration import ActionHolds, named_holds
 from sb3_udrl.common.symmetry import Mirror
 from sb3_udrl.envs.lunar_lander import ground_holds, leg_on_ground, lunar_lander_mirror
 from sb3_udrl.zoo import resolve_objects
@@ -72,6 +72,8 @@ def test_constructors_take_objects_not_names():
         RCPA("MlpPolicy", "LunarLander-v3", action_holds="auto")
     with pytest.raises(TypeError, match=names + ", got float"):
         RCPA("MlpPolicy", "LunarLander-v3", action_holds=0.01)
+    with pytest.raises(ValueError, match=names + ", got 'auto'"):  # the same check for callers of named_holds
+        named_holds("auto", gym.spaces.Discrete(4))
     assert UDRL("MlpPolicy", "LunarLander-v3").action_holds is None  # nothing switched on by the env
 
 

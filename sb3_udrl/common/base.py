@@ -43,7 +43,7 @@ from stable_baselines3.common.vec_env import VecEnv
 from sb3_udrl.common.buffers import EpisodeStaging, EpisodicReplayBuffer, check_replay_fits, vec_env_time_limit
 from sb3_udrl.common.collection import CollectionMixin
 from sb3_udrl.common.evaluation import EvaluationMixin
-from sb3_udrl.common.exploration import HOLDS_BY_NAME, ActionHolds, named_holds
+from sb3_udrl.common.exploration import ActionHolds, check_action_holds, named_holds
 from sb3_udrl.common.learner import Episode, LearnerProcess, TrainingResult, TrainingState
 from sb3_udrl.common.observations import ObservationMixin
 from sb3_udrl.common.policies import CommandPolicy
@@ -189,14 +189,9 @@ class CommandAlgorithm(CollectionMixin, ObservationMixin, EvaluationMixin, SaveL
         self.beta = check_float("beta", beta)
         self.max_weight = check_float("max_weight", max_weight)
         self.ent_coef = check_float("ent_coef", ent_coef, low_inclusive=True)
-        names = sorted(HOLDS_BY_NAME)
-        if isinstance(action_holds, str) and action_holds not in HOLDS_BY_NAME:
-            raise ValueError(f"action_holds must be an ActionHolds, one of {names} or None, got {action_holds!r}")
-        if action_holds is not None and not isinstance(action_holds, (ActionHolds, str)):
-            raise TypeError(f"action_holds must be an ActionHolds, one of {names} or None, got {type(action_holds).__name__}")
         if mirror is not None and not isinstance(mirror, Mirror):
             raise TypeError(f"mirror must be a Mirror or None, got {type(mirror).__name__} ({mirror!r})")
-        self.action_holds = action_holds
+        self.action_holds = check_action_holds(action_holds)
         self.mirror = mirror
         if env is not None:  # a mirror or holds that do not fit the env fail here
             self._check_env_features()

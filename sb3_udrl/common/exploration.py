@@ -177,6 +177,21 @@ class ActionHolds:
 HOLDS_BY_NAME: dict[str, float | None] = {"ez_greedy": None, "ez_greedy_decay": 0.5}
 
 
+def check_action_holds(action_holds: Any) -> ActionHolds | str | None:
+    """
+    ``action_holds`` checked: an :class:`ActionHolds`, a key of :data:`HOLDS_BY_NAME` or None, returned as given;
+    ``ValueError`` for an unknown name, ``TypeError`` for anything else, both listing what is accepted.
+
+    :param action_holds: the algorithm's ``action_holds`` argument
+    """
+    accepted = f"an ActionHolds, one of {sorted(HOLDS_BY_NAME)} or None"
+    if isinstance(action_holds, str) and action_holds not in HOLDS_BY_NAME:
+        raise ValueError(f"action_holds must be {accepted}, got {action_holds!r}")
+    if action_holds is not None and not isinstance(action_holds, (ActionHolds, str)):
+        raise TypeError(f"action_holds must be {accepted}, got {type(action_holds).__name__}")
+    return action_holds
+
+
 def named_holds(name: str, action_space: spaces.Space) -> ActionHolds | None:
     """
     What ``action_holds=name`` means on ``action_space``. On Discrete actions, ez-greedy with its Atari settings
@@ -191,8 +206,7 @@ def named_holds(name: str, action_space: spaces.Space) -> ActionHolds | None:
     :param action_space: the env's action space
     :return: the holds, or None
     """
-    if name not in HOLDS_BY_NAME:
-        raise ValueError(f"action_holds must be an ActionHolds, one of {sorted(HOLDS_BY_NAME)} or None, got {name!r}")
+    check_action_holds(name)
     if isinstance(action_space, spaces.Discrete):
         return ActionHolds(0.01, steps=10_000, zeta_mu=2.0, fraction=HOLDS_BY_NAME[name])
     return None
